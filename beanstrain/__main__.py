@@ -1,0 +1,3 @@
+from beanstrain.cli import main
+
+main()

@@ -1,0 +1,195 @@
+"""The `beanstrain` command line: parse, call the library, print, exit.
+
+    beanstrain fit --dataset beans4 --model hidden2
+    beanstrain eval beans4-hidden2 --min-accuracy 0.9
+    beanstrain list
+
+Exit codes: 0 success, 1 a run or a gate failed, 2 a usage error.  Heavy
+imports (TensorFlow, Keras, matplotlib) happen inside the commands that
+train or draw, so `--help` and `list` start at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from beanstrain.errors import RunError, UsageError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class CommandError(click.ClickException):
+    """One line, `Error: ...`, and the error's own exit code; never a traceback."""
+
+    def __init__(self, error: UsageError | RunError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (UsageError, RunError) as error:
+            raise CommandError(error) from None
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.version_option(package_name="beanstrain")
+def cli():
+    """Train the networks of a beginner's deep-learning course, from a named recipe to a trained
+    model, its numbers and its pictures.
+
+    \b
+    beanstrain list                                  datasets, networks, recipes
+    beanstrain fit --dataset beans4 --model hidden2  train the course's 2-2-1 net
+    beanstrain fit beans4-hidden2 --epochs 200       a recipe, with a flag overriding it
+    beanstrain eval beans4-hidden2 --min-accuracy 0.9    exit 1 below the bar
+
+    Every run gets its own folder under runs/ with the model, config.json,
+    metrics.json, history.csv and pictures.
+    """
+
+
+@cli.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def list_command(as_json):
+    """List every dataset, network and recipe, one line each.
+
+    \b
+    beanstrain list
+    beanstrain list --json | jq '.recipes'
+    """
+    from beanstrain.datasets import list_datasets
+    from beanstrain.models import NETWORKS
+    from beanstrain.recipes import list_recipes
+
+    datasets = {name: {"task": task, "summary": summary} for name, (task, summary) in list_datasets().items()}
+    networks = {name: {"summary": network.summary} for name, network in NETWORKS.items()}
+    recipes = {name: {"dataset": recipe.dataset, "model": recipe.model, "summary": recipe.description,
+                      "epochs": recipe.epochs, "course_result": recipe.course_result,
+                      "expected_accuracy": recipe.expected_accuracy}
+               for name, recipe in list_recipes().items()}
+    if as_json:
+        emit_json({"datasets": datasets, "models": networks, "recipes": recipes})
+        return
+    width = max(len(name) for name in [*datasets, *networks, *recipes]) + 2
+    click.echo("datasets:")
+    for name, info in datasets.items():
+        click.echo(f"  {name:<{width}}{info['task']:<12}{info['summary']}")
+    click.echo("models:")
+    for name, info in networks.items():
+        click.echo(f"  {name:<{width}}{info['summary']}")
+    click.echo("recipes:")
+    for name, info in recipes.items():
+        click.echo(f"  {name:<{width}}{info['summary']}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("recipe", required=False)
+@click.option("--dataset", help="Dataset name (see `beanstrain list`).")
+@click.option("--model", help="Network name (see `beanstrain list`).")
+@click.option("--epochs", type=int, help="Passes over the training set.")
+@click.option("--batch-size", type=int,
+              help="Samples per optimizer step. A batch larger than the training set is clamped to it, "
+                   "with a warning.")
+@click.option("--optimizer", help="sgd, adam or rmsprop.")
+@click.option("--learning-rate", type=float, help="Optimizer step size (default: the recipe's, else Keras's).")
+@click.option("--loss", help="mse, mae, binary_crossentropy, categorical_crossentropy or "
+                             "sparse_categorical_crossentropy; must fit the task.")
+@click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again).")
+@click.option("--noise", type=float, help="Noise level; what it does depends on the set (see the README).")
+@click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
+@click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
+@click.option("--data", "data_path", help="MNIST-format data: a .npz or a folder of the four IDX files.")
+@click.option("--engine", type=click.Choice(["auto", "compiled", "fit"]),
+              help="Training path: one compiled loop, or Keras fit (auto picks; see the README).")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),
+              help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout when done; everything else goes to stderr.")
+def fit(recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
+        validation_split, data_path, engine, out, device, quiet, as_json):
+    """Train a network and save the model, its numbers and its pictures in a new run folder.
+
+    RECIPE names a recipe from `beanstrain list` or a .toml file. With only
+    --dataset and --model, the recipe for that pair applies when one exists
+    (beans4 + hidden2 is the course's 5000 epochs of SGD); otherwise defaults
+    for the pair. Flags always override the recipe.
+
+    \b
+    beanstrain fit --dataset beans4 --model hidden2
+    beanstrain fit beans4-hidden2 --epochs 200 --seed 7
+    beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
+    beanstrain fit my_recipe.toml --json
+    """
+    from beanstrain.pipeline import fit_run
+    from beanstrain.recipes import resolve_recipe
+
+    flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
+             "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
+             "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine}
+    resolved = resolve_recipe(recipe, flags)
+    summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"trained in {summary['train_seconds']:.2f}s on {summary['device']} ({summary['engine']} engine)")
+    for split, figures in summary["metrics"].items():
+        click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+    click.echo(f"run folder: {summary['run_dir']}")
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@click.argument("target", required=False, metavar="[RECIPE|RUN_DIR]")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--min-accuracy", type=float, help="Exit 1 when test accuracy is below this (0 to 1).")
+@click.option("--data", "data_path", help="Evaluate image runs on this data's test split instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def eval_command(target, out, min_accuracy, data_path, as_json):
+    """Evaluate a trained run on its test data and write eval.json into its folder.
+
+    Takes the newest finished run of RECIPE under --out, or the run folder
+    given (the newest finished run of any recipe when neither is given).
+    With --min-accuracy it is a CI gate: exit 1 below the bar.
+
+    \b
+    beanstrain eval beans4-hidden2 --min-accuracy 0.9
+    beanstrain eval runs/beans4-hidden2/20261123-153012-1 --json
+    """
+    from beanstrain.pipeline import eval_run
+
+    result = eval_run(target, out=out, min_accuracy=min_accuracy, data_path=data_path)
+    if as_json:
+        emit_json({"run_dir": result["run_dir"], "metrics": result["metrics"], "passed": result["passed"],
+                   **({"per_class_accuracy": result["per_class_accuracy"]} if "per_class_accuracy" in result
+                      else {})})
+    else:
+        click.echo(f"run: {result['run_dir']} ({result['test_samples']} test samples)")
+        click.echo("test  " + "  ".join(f"{name} {value:.4f}" for name, value in result["metrics"].items()))
+        for name, value in result.get("per_class_accuracy", {}).items():
+            click.echo(f"  class {name:<12} accuracy {value:.4f}" if value is not None else f"  class {name}: none")
+    if not result["passed"]:
+        accuracy = result["metrics"].get("accuracy", 0.0)
+        click.echo(f"Error: test accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy}", err=True)
+        sys.exit(1)
+
+
+def main():
+    cli(prog_name="beanstrain")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The two kinds of failure a user can meet, and the exit code of each.
+
+`UsageError` is a mistake in what the user asked for (an unknown name, a bad
+value, a malformed recipe file): the CLI prints its one-line message and
+exits 2 before any work starts.  `RunError` is a run that could not be done
+or did not pass (missing or corrupt data, no trained run, a failed gate): one
+line, exit 1.  Neither ever shows a traceback.
+
+    >>> raise UsageError("--epochs must be a positive integer, got 0")
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UsageError(ValueError):
+    """Bad input from the user; exit code 2."""
+
+    exit_code = 2
+
+
+class RunError(RuntimeError):
+    """A run that could not be carried out or did not pass; exit code 1."""
+
+    exit_code = 1
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UsageError:
+    """An error for `name` not being one of `valid`, naming the closest match.
+
+    >>> unknown_name("dataset", "bean4", ["beans4", "spiral"])
+    UsageError("unknown dataset 'bean4'; did you mean 'beans4'? (valid: beans4, spiral)")
+    """
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return UsageError(f"unknown {kind} '{name}'{hint} (valid: {', '.join(valid)})")
+
+
+def lookup(kind: str, name: str, table: dict):
+    """`table[name]`, or a `UsageError` listing the valid names and the closest one."""
+    try:
+        return table[name]
+    except KeyError:
+        raise unknown_name(kind, name, table) from None

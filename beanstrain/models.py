@@ -1,0 +1,171 @@
+"""Registry of the course's networks, each a plain function returning `keras.Sequential`.
+
+The hidden layers are the course's; the output layer follows from the task
+(`output_layer`), so the same network fits a regression set (a linear unit),
+a binary set (one sigmoid unit) or a multiclass set (softmax over the
+classes).  For the course's pairings this gives exactly SPEC's tables:
+
+    >>> model = build_model("hidden2", input_shape=(2,), task="binary", num_classes=2)
+    >>> [layer.units for layer in model.layers]
+    [2, 1]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from beanstrain.backend import load_keras
+from beanstrain.datasets import BINARY, MULTICLASS, REGRESSION
+from beanstrain.errors import UsageError, lookup
+
+
+@dataclass(frozen=True)
+class Network:
+    build: Callable  # (input_shape, head) -> keras.Sequential
+    summary: str
+    # "flat": wants vectors (images are flattened to 784); "image": wants (28, 28, 1).
+    input_kind: str = "flat"
+
+
+def output_layer(task: str, num_classes: int):
+    """The output unit(s) a task needs: linear, sigmoid, or softmax over the classes."""
+    layers = load_keras().layers
+    if task == REGRESSION:
+        return layers.Dense(units=1, name="output")
+    if task == BINARY:
+        return layers.Dense(units=1, activation="sigmoid", name="output")
+    return layers.Dense(units=num_classes, activation="softmax", name="output")
+
+
+def neuron(input_shape, head):
+    keras = load_keras()
+    return keras.Sequential([keras.Input(shape=input_shape), head], name="neuron")
+
+
+def hidden2(input_shape, head):
+    keras = load_keras()
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), keras.layers.Dense(units=2, activation="sigmoid"), head],
+        name="hidden2",
+    )
+
+
+def deep8(input_shape, head):
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Dense(units=8, activation="relu"),
+            layers.Dense(units=8, activation="relu"),
+            layers.Dense(units=8, activation="relu"),
+            head,
+        ],
+        name="deep8",
+    )
+
+
+def softmax2(input_shape, head):
+    keras = load_keras()
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Dense(units=4, activation="relu", kernel_initializer="random_normal"),
+            head,
+        ],
+        name="softmax2",
+    )
+
+
+def mlp(input_shape, head):
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Dense(units=256, activation="relu"),
+            layers.Dense(units=256, activation="relu"),
+            layers.Dense(units=256, activation="relu"),
+            head,
+        ],
+        name="mlp",
+    )
+
+
+def mlp512(input_shape, head):
+    keras = load_keras()
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), keras.layers.Dense(units=512, activation="relu"), head],
+        name="mlp512",
+    )
+
+
+def dense128(input_shape, head):
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(units=128, activation="relu"), head],
+        name="dense128",
+    )
+
+
+def lenet5(input_shape, head):
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(filters=6, kernel_size=5, activation="relu", padding="valid"),
+            layers.AveragePooling2D(pool_size=2),
+            layers.Conv2D(filters=16, kernel_size=5, activation="relu", padding="valid"),
+            layers.AveragePooling2D(pool_size=2),
+            layers.Flatten(),
+            layers.Dense(units=120, activation="relu"),
+            layers.Dense(units=84, activation="relu"),
+            head,
+        ],
+        name="lenet5",
+    )
+
+
+NETWORKS: dict[str, Network] = {
+    "neuron": Network(neuron, "a single unit: sigmoid for classes, linear for regression"),
+    "hidden2": Network(hidden2, "2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)"),
+    "deep8": Network(deep8, "3 hidden relu layers of 8 units, then the output unit"),
+    "softmax2": Network(softmax2, "4 relu units (random-normal init), then softmax"),
+    "mlp": Network(mlp, "3 relu layers of 256 units, then softmax (784-vectors)"),
+    "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax (784-vectors)"),
+    "dense128": Network(dense128, "Flatten, 128 relu units, then softmax (28x28 images)", "image"),
+    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", "image"),
+}
+
+
+def get_network(name: str) -> Network:
+    return lookup("model", name, NETWORKS)
+
+
+def model_input_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The input shape a network sees for a dataset's sample shape.
+
+    Flat networks see images as 784-vectors; image networks need 28x28 images.
+    """
+    network = get_network(name)
+    if network.input_kind == "image":
+        if len(data_shape) != 3:
+            raise UsageError(
+                f"model '{name}' needs 28x28 images (mnist, fashion-mnist); this dataset gives "
+                f"{data_shape[0]} feature(s) per sample"
+            )
+        return data_shape
+    size = 1
+    for dim in data_shape:
+        size *= dim
+    return (size,)
+
+
+def build_model(name: str, input_shape, task: str, num_classes: int):
+    """A fresh, unbuilt-weights-initialised network for this input and task."""
+    network = get_network(name)
+    shape = model_input_shape(name, tuple(input_shape))
+    return network.build(shape, output_layer(task, num_classes))

@@ -1,0 +1,162 @@
+"""Every picture beanstrain draws, with matplotlib's Agg backend (never a window).
+
+    >>> written = plot_toy_run(run_dir, dataset, predict, history)
+    ['data.png', 'fit.png', 'history.png']
+
+`predict` maps an array of inputs to the network's outputs; the pictures
+are those the course shows: the data, the fitted curve over the scatter for
+1-D sets, the decision boundary and the 3-D prediction surface for 2-D sets,
+and loss and accuracy per epoch.  Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from beanstrain.datasets import MULTICLASS, REGRESSION, Dataset
+from beanstrain.runs import atomic_path
+
+GRID_POINTS = 150  # per axis, for boundaries and surfaces
+CLASS_COLOURS = ("tab:blue", "tab:red")
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path: Path) -> str:
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
+    pyplot().close(figure)
+    return path.name
+
+
+def _scatter_classes(axes, points: np.ndarray, labels: np.ndarray, marker: str, label_prefix: str, **style):
+    for value, colour in enumerate(CLASS_COLOURS):
+        chosen = labels.round() == value
+        axes.scatter(points[chosen, 0], points[chosen, 1], c=colour, marker=marker,
+                     label=f"{label_prefix} class {value}", **style)
+
+
+def plot_data(dataset: Dataset, path: Path) -> str:
+    """The training data as the course first shows it."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    x, y = dataset.x_train, dataset.y_train
+    if x.shape[1] == 1:
+        axes.scatter(x[:, 0], y, s=14, c="tab:blue", label="train")
+        axes.set_xlabel("size")
+        axes.set_ylabel("toxicity")
+    else:
+        labels = y.argmax(axis=1) if dataset.task == MULTICLASS else y
+        _scatter_classes(axes, x, labels, "o", "train", s=14)
+        axes.set_xlabel("x0" if dataset.name != "gender" else "weight")
+        axes.set_ylabel("x1" if dataset.name != "gender" else "height")
+    axes.set_title(f"{dataset.name}: {len(x)} training points")
+    axes.legend(loc="best", fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_fit_curve(dataset: Dataset, predict, path: Path) -> str:
+    """1-D sets: train and test points with the network's prediction curve on top."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    low = min(dataset.x_train.min(), dataset.x_test.min())
+    high = max(dataset.x_train.max(), dataset.x_test.max())
+    grid = np.linspace(low, high, 400, dtype=np.float32)[:, None]
+    axes.scatter(dataset.x_train[:, 0], dataset.y_train, s=14, c="tab:blue", label="train")
+    axes.scatter(dataset.x_test[:, 0], dataset.y_test, s=18, c="tab:orange", marker="x", label="test")
+    axes.plot(grid[:, 0], predict(grid)[:, 0], c="tab:red", linewidth=2, label="prediction")
+    axes.set_xlabel("size")
+    axes.set_ylabel("toxicity" if dataset.task == REGRESSION else "P(toxic)")
+    axes.set_title(f"{dataset.name}: fitted curve")
+    axes.legend(loc="best", fontsize=8)
+    return save_figure(figure, path)
+
+
+def _grid(dataset: Dataset):
+    points = np.concatenate([dataset.x_train, dataset.x_test])
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = (high - low) * 0.08
+    xs = np.linspace(low[0] - margin[0], high[0] + margin[0], GRID_POINTS)
+    ys = np.linspace(low[1] - margin[1], high[1] + margin[1], GRID_POINTS)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    return grid_x, grid_y, np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+
+
+def plot_decision_boundary(dataset: Dataset, predict, path: Path) -> str:
+    """2-D sets: filled contour of P(class 1), the 0.5 boundary, train points and marked test points."""
+    plt = pyplot()
+    grid_x, grid_y, grid = _grid(dataset)
+    probability = predict(grid)[:, -1].reshape(grid_x.shape)
+    figure, axes = plt.subplots(figsize=(6, 5))
+    filled = axes.contourf(grid_x, grid_y, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
+    axes.contour(grid_x, grid_y, probability, levels=[0.5], colors="black", linewidths=1.5)
+    figure.colorbar(filled, ax=axes, label="P(class 1)")
+    _scatter_classes(axes, dataset.x_train, dataset.y_train, "o", "train", s=16, edgecolors="white", linewidths=0.5)
+    _scatter_classes(axes, dataset.x_test, dataset.y_test, "^", "test", s=26, edgecolors="black", linewidths=0.7)
+    axes.set_xlabel("x0")
+    axes.set_ylabel("x1")
+    axes.set_title(f"{dataset.name}: decision boundary (black line: P = 0.5)")
+    axes.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    return save_figure(figure, path)
+
+
+def plot_surface(dataset: Dataset, predict, path: Path) -> str:
+    """2-D sets: the course's 3-D view, the prediction surface over the scatter of (x0, x1, y)."""
+    plt = pyplot()
+    grid_x, grid_y, grid = _grid(dataset)
+    surface = predict(grid)[:, -1].reshape(grid_x.shape)
+    figure = plt.figure(figsize=(7, 5.5))
+    axes = figure.add_subplot(projection="3d")
+    axes.plot_surface(grid_x, grid_y, surface, cmap="viridis", alpha=0.6, linewidth=0, antialiased=True)
+    colours = np.where(dataset.y_train.round() == 1, CLASS_COLOURS[1], CLASS_COLOURS[0])
+    axes.scatter(dataset.x_train[:, 0], dataset.x_train[:, 1], dataset.y_train, c=colours, s=10, depthshade=False)
+    axes.set_xlabel("x0")
+    axes.set_ylabel("x1")
+    axes.set_zlabel("prediction")
+    axes.set_title(f"{dataset.name}: prediction surface")
+    return save_figure(figure, path)
+
+
+def plot_history(columns: list[str], rows: list[list[float]], path: Path, title: str) -> str:
+    """Loss (and accuracy, when the task has one) per epoch, train and held-out."""
+    plt = pyplot()
+    values = np.asarray(rows, dtype=float).reshape(len(rows), len(columns))
+    epochs = np.arange(1, len(rows) + 1)
+    metrics = [name for name in ("loss", "accuracy") if name in columns]
+    figure, all_axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for axes, metric in zip(all_axes[0], metrics):
+        for index, column in enumerate(columns):
+            if column == metric or column.endswith(f"_{metric}"):
+                label = "train" if column == metric else column.split("_")[0]
+                axes.plot(epochs, values[:, index], label=label)
+        if metric == "loss" and np.all(values[:, columns.index("loss")] > 0):
+            axes.set_yscale("log")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.legend(loc="best", fontsize=8)
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def plot_toy_run(run_dir: Path, dataset: Dataset, predict, columns: list[str], rows: list[list[float]]) -> list[str]:
+    """The pictures of a run on a generated set; returns the file names written."""
+    written = [plot_data(dataset, run_dir / "data.png")]
+    features = dataset.x_train.shape[1]
+    if features == 1:
+        written.append(plot_fit_curve(dataset, predict, run_dir / "fit.png"))
+    elif features == 2 and dataset.task != REGRESSION:
+        written.append(plot_decision_boundary(dataset, predict, run_dir / "boundary.png"))
+        written.append(plot_surface(dataset, predict, run_dir / "surface.png"))
+    if rows:
+        written.append(plot_history(columns, rows, run_dir / "history.png", f"{dataset.name}: training"))
+    return written

@@ -1,0 +1,218 @@
+"""Recipes: a frozen dataclass of settings, the TOML files in `configs/`, and precedence.
+
+Settings resolve as defaults < recipe file < command-line flags:
+
+    >>> recipe = resolve_recipe("beans4-hidden2", overrides={"epochs": 200, "seed": 7})
+    >>> recipe.epochs, recipe.batch_size, recipe.optimizer
+    (200, 10, 'sgd')
+
+`beanstrain fit --dataset beans4 --model hidden2` finds the recipe for that
+pair when one exists; a pair with no recipe gets `pair_defaults`.  A recipe
+file's unknown key is refused with the closest valid key.  Values are only
+ever read as TOML data, never evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from beanstrain.errors import UsageError, lookup
+
+ENGINES = ("auto", "compiled", "fit")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a training run needs; each field can be set in a recipe file or by a flag."""
+
+    name: str = ""  # runs are filed under runs/<name>/; a file's name gives it
+    description: str = ""  # one line for `beanstrain list`
+    dataset: str = ""  # a name from `beanstrain list`
+    model: str = ""  # a network name from `beanstrain list`
+    epochs: int = 1000  # passes over the training set
+    batch_size: int = 10  # samples per optimizer step; the last partial batch is kept
+    optimizer: str = "adam"  # sgd, adam or rmsprop
+    learning_rate: float | None = None  # None keeps Keras's default rate for the optimizer
+    loss: str | None = None  # None picks the task's loss (mse, binary or categorical cross-entropy)
+    samples: int | None = None  # points drawn for a generated set (None: the set's default)
+    noise: float = 0.0  # what it does depends on the set; see the README
+    seed: int = 0  # seeds the data draw, the initial weights and the shuffles
+    validation_split: float = 0.0  # fraction of train held out per epoch (image sets use 0.1)
+    engine: str = "auto"  # auto, compiled (one compiled TensorFlow loop) or fit (keras model.fit)
+    course_result: str = ""  # what the course reports for this experiment
+    expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
+
+
+FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
+# Keys a recipe file may set: everything but the name, which is the file's.
+FILE_KEYS = tuple(name for name in FIELDS if name != "name")
+
+
+def pair_defaults(dataset: str) -> dict:
+    """Sensible settings for a dataset/model pair that has no recipe.
+
+    Toy sets get many quick epochs with Adam; image sets a few epochs of
+    larger batches with a validation split, as the course's MNIST runs do.
+    """
+    from beanstrain.datasets import is_image_dataset
+
+    if is_image_dataset(dataset):
+        return {"epochs": 5, "batch_size": 128, "optimizer": "adam", "validation_split": 0.1}
+    return {"epochs": 1000, "batch_size": 10, "optimizer": "adam", "learning_rate": 0.01}
+
+
+def recipe_dir():
+    """The folder of shipped recipe files: configs/, installed as `beanstrain.configs`.
+
+    Running from a source checkout that was never installed, it is the
+    configs/ folder beside the package.
+    """
+    try:
+        return resources.files("beanstrain.configs")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
+
+
+def recipe_files() -> dict[str, object]:
+    """Recipe name -> file, for every shipped recipe."""
+    files = {}
+    for entry in recipe_dir().iterdir():
+        if entry.name.endswith(".toml"):
+            files[entry.name.removesuffix(".toml")] = entry
+    return dict(sorted(files.items()))
+
+
+def read_recipe_file(source, name: str) -> Recipe:
+    """A `Recipe` from one TOML file, with every key and type checked."""
+    label = str(source) if isinstance(source, Path) else f"configs/{source.name}"
+    try:
+        values = tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"recipe file {label} is not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read recipe file {label}: {error}") from None
+    for key in values:
+        if key not in FILE_KEYS:
+            close = difflib.get_close_matches(key, FILE_KEYS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"recipe file {label}: unknown key '{key}'{hint}")
+    recipe = Recipe(name=name, **{key: check_type(key, value, label) for key, value in values.items()})
+    if not recipe.dataset or not recipe.model:
+        raise UsageError(f"recipe file {label} must set both 'dataset' and 'model'")
+    return recipe
+
+
+def check_type(key: str, value, where: str):
+    """Check one setting's type against the dataclass: ints for counts, numbers for rates."""
+    annotation = FIELDS[key].type
+    if "float" in annotation and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected = {"int": (int, "an integer"), "float": (float, "a number"), "str": (str, "a string")}
+    for type_name, (python_type, described) in expected.items():
+        if annotation.startswith(type_name):
+            if not isinstance(value, python_type) or isinstance(value, bool):
+                raise UsageError(f"{where}: '{key}' must be {described}, got {value!r}")
+            return value
+    return value
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A shipped recipe by name, or any recipe file by path (`my_run.toml`)."""
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml"):
+        if not path.is_file():
+            raise UsageError(f"recipe file {name_or_path} does not exist")
+        return read_recipe_file(path, path.stem)
+    return read_recipe_file(lookup("recipe", name_or_path, recipe_files()), name_or_path)
+
+
+def list_recipes() -> dict[str, Recipe]:
+    return {name: read_recipe_file(source, name) for name, source in recipe_files().items()}
+
+
+def recipe_for_pair(dataset: str, model: str) -> Recipe | None:
+    """The shipped recipe that trains `model` on `dataset`, preferring the one named `dataset-model`."""
+    recipes = list_recipes()
+    preferred = recipes.get(f"{dataset}-{model}")
+    if preferred and preferred.dataset == dataset and preferred.model == model:
+        return preferred
+    for recipe in recipes.values():
+        if recipe.dataset == dataset and recipe.model == model:
+            return recipe
+    return None
+
+
+def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Recipe:
+    """Defaults < recipe < overrides (flags; a None value means the flag was not given).
+
+    With no recipe name, `overrides` must give `dataset` and `model`; the
+    pair's recipe applies when one exists.
+    """
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if name:
+        base = load_recipe(name)
+    else:
+        dataset, model = overrides.get("dataset"), overrides.get("model")
+        if not dataset or not model:
+            raise UsageError("give a RECIPE (see `beanstrain list`) or both --dataset and --model")
+        from beanstrain.datasets import dataset_task
+        from beanstrain.models import get_network
+
+        dataset_task(dataset)  # unknown names fail here, before anything else
+        get_network(model)
+        base = recipe_for_pair(dataset, model) or Recipe(
+            name=f"{dataset}-{model}", dataset=dataset, model=model, **pair_defaults(dataset)
+        )
+    changes_pair = any(overrides.get(key, getattr(base, key)) != getattr(base, key) for key in ("dataset", "model"))
+    recipe = dataclasses.replace(base, **overrides)
+    if changes_pair:
+        recipe = dataclasses.replace(recipe, name=f"{recipe.dataset}-{recipe.model}", expected_accuracy=None,
+                                     course_result="")
+    check_recipe(recipe)
+    return recipe
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Every value checked before any work starts; one line naming the value and what is allowed."""
+    from beanstrain.datasets import check_samples, dataset_task, is_image_dataset
+    from beanstrain.models import get_network
+    from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
+
+    task = dataset_task(recipe.dataset)
+    if get_network(recipe.model).input_kind == "image" and not is_image_dataset(recipe.dataset):
+        raise UsageError(f"model '{recipe.model}' needs 28x28 images (mnist, fashion-mnist), "
+                         f"not {recipe.dataset}")
+    for key in ("epochs", "batch_size"):
+        value = getattr(recipe, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{key.replace('_', ' ')} must be a positive integer, got {value!r}")
+    check_optimizer(recipe.optimizer)
+    check_learning_rate(recipe.learning_rate)
+    check_loss(recipe.loss or DEFAULT_LOSS[task], task)
+    check_samples(recipe.dataset, recipe.samples)
+    if not math.isfinite(recipe.noise) or recipe.noise < 0:
+        raise UsageError(f"noise must be a finite number >= 0, got {recipe.noise!r}")
+    if not 0.0 <= recipe.validation_split < 1.0:
+        raise UsageError(f"validation split must be in [0, 1), got {recipe.validation_split!r}")
+    if recipe.engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {recipe.engine!r}")
+    if not 0 <= recipe.seed < 2**31:
+        raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
+
+
+def recipe_loss(recipe: Recipe) -> str:
+    """The loss a run uses: the recipe's, or the task's default."""
+    from beanstrain.datasets import dataset_task
+    from beanstrain.objectives import DEFAULT_LOSS, canonical_loss
+
+    return canonical_loss(recipe.loss or DEFAULT_LOSS[dataset_task(recipe.dataset)])
+
+
+def as_dict(recipe: Recipe) -> dict:
+    return dataclasses.asdict(recipe)

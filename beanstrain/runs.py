@@ -1,0 +1,202 @@
+"""Run folders: one per run, never reused, every file in it written atomically.
+
+    runs/beans4-hidden2/20261123-153012-1/
+        config.json     resolved recipe, seed, device, engine, versions, state
+        model.keras     the trained network (with its optimizer state)
+        metrics.json    final loss and accuracy on train and test
+        history.csv     one row per epoch
+        *.png           the pictures
+        eval.json       written by `beanstrain eval`
+
+    >>> run_dir = create_run_dir(Path("runs"), "beans4-hidden2")
+    >>> write_json(run_dir / "metrics.json", {"test": {"accuracy": 0.93}})
+
+Every file goes to a temporary name in the same folder first and is moved
+into place with `os.replace`, so a run killed at any moment leaves the
+previous good file or none, never a truncated one.  A run's `config.json`
+carries its state: running, finished, interrupted, failed or diverged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from beanstrain.errors import RunError, UsageError
+
+# mkstemp creates files readable by their owner only; run files should get
+# the permissions any other new file would.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
+STATES = (RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED)
+CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.csv", "model.keras", "eval.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside `path` (same suffix); move it onto `path` only if the block succeeds."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    os.chmod(temporary, 0o666 & ~_UMASK)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{path} is not readable JSON: {error}") from None
+
+
+def write_history(path: Path, columns: list[str], rows: list[list[float]]) -> None:
+    """history.csv: an `epoch` column (from 1), then one column per figure."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["epoch", *columns])
+    for epoch, row in enumerate(rows, start=1):
+        writer.writerow([epoch, *(f"{value:.8g}" for value in row)])
+    write_text(path, buffer.getvalue())
+
+
+def read_history(path: Path) -> tuple[list[str], list[list[float]]]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        reader = csv.reader(stream)
+        header = next(reader)
+        rows = [[float(value) for value in row[1:]] for row in reader]
+    return header[1:], rows
+
+
+def save_model(model, path: Path) -> str:
+    """Save through a temporary `.keras` file (Keras writes in place) and return its SHA-256."""
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+        digest = file_sha256(temporary)
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def check_out_dir(out: Path) -> Path:
+    """Refuse an --out that is a file or cannot be written, before any work starts."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out} is not writable")
+    return out
+
+
+def create_run_dir(out: Path, recipe_name: str) -> Path:
+    """A new, empty folder `out/<recipe>/<timestamp>-<n>`; two runs never get the same one.
+
+    `mkdir` without `exist_ok` is atomic: of several processes racing for a
+    name, exactly one succeeds and the others take the next number.
+    """
+    parent = Path(out) / recipe_name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for number in range(1, 10_000):
+        candidate = parent / f"{stamp}-{number}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a new run folder under {parent}")
+
+
+def set_state(run_dir: Path, state: str, **fields) -> dict:
+    """Record the run's state (and any other fields) in its config.json."""
+    config = read_json(run_dir / CONFIG)
+    config.update(fields, state=state)
+    if state != RUNNING:
+        config["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json(run_dir / CONFIG, config)
+    return config
+
+
+def list_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dict]]:
+    """Every run of a recipe (or of every recipe) under `out`, oldest first, with its config."""
+    out = Path(out)
+    parents = [out / recipe_name] if recipe_name else (sorted(out.iterdir()) if out.is_dir() else [])
+    candidates = [run_dir for parent in parents if parent.is_dir() for run_dir in parent.iterdir()]
+    runs = []
+    for run_dir in sorted(candidates, key=_run_order):
+        config_path = run_dir / CONFIG
+        if run_dir.is_dir() and config_path.is_file():
+            try:
+                runs.append((run_dir, read_json(config_path)))
+            except RunError:
+                continue  # a foreign or damaged folder is not a run
+    return runs
+
+
+def _run_order(run_dir: Path):
+    stamp, _, number = run_dir.name.rpartition("-")
+    return (stamp, int(number) if number.isdigit() else 0)
+
+
+def latest_finished_run(out: Path, recipe_name: str | None = None) -> Path:
+    """The newest finished run of a recipe (of any recipe when None), or a RunError naming the command to run."""
+    finished = [run_dir for run_dir, config in list_runs(out, recipe_name) if config.get("state") == FINISHED]
+    if not finished:
+        out_flag = f" --out {out}" if str(out) != "runs" else ""
+        what = f"'{recipe_name}'" if recipe_name else "any recipe"
+        raise RunError(f"no finished run of {what} under {out}; train one first: "
+                       f"beanstrain fit {recipe_name or 'RECIPE'}{out_flag}")
+    return finished[-1]
+
+
+def resolve_run(target: str | None, out: Path) -> Path:
+    """A run folder given directly, or the newest finished run of a recipe name (of any recipe when None)."""
+    if not target:
+        return latest_finished_run(out)
+    path = Path(target)
+    if (path / CONFIG).is_file():
+        return path
+    if path.is_dir():
+        raise RunError(f"{path} is not a run folder (it has no {CONFIG})")
+    return latest_finished_run(out, target)

@@ -1,0 +1,1 @@
+"""Shipped recipe files: one TOML file per course experiment (see `beanstrain list`)."""

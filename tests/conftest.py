@@ -1,0 +1,46 @@
+"""Shared fixtures: one CliRunner, and CLI calls that must never show a traceback.
+
+Tests run the CLI in this process (click's CliRunner), so TensorFlow is
+imported once for the whole session rather than once per command.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from beanstrain.cli import cli
+
+
+@pytest.fixture(scope="session")
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """Run `beanstrain ARGS...`; assert the exit code and that no traceback escaped."""
+
+    def run(*args, exit_code=0):
+        result = runner.invoke(cli, [str(arg) for arg in args])
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        output = result.output + (result.stderr if hasattr(result, "stderr") else "")
+        assert "Traceback" not in output
+        assert result.exit_code == exit_code, output
+        return result
+
+    return run
+
+
+@pytest.fixture
+def fit_json(invoke, tmp_path):
+    """`beanstrain fit ... --json --quiet` into tmp_path; returns the parsed summary."""
+
+    def run(*args):
+        result = invoke("fit", *args, "--out", tmp_path / "runs", "--quiet", "--json")
+        return json.loads(result.stdout)
+
+    return run

@@ -1,0 +1,97 @@
+"""The training paths: the compiled loop against Keras's own `fit`, and real training outcomes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from beanstrain.backend import load_keras
+from beanstrain.datasets import generate
+from beanstrain.models import NETWORKS, build_model
+from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
+from beanstrain.train import CompiledTrainer, TrainData, epoch_permutation
+
+keras = load_keras()
+
+
+def _twin_models(name, input_shape, task, classes, seed=0):
+    keras.utils.set_random_seed(seed)
+    first = build_model(name, input_shape, task, classes)
+    second = build_model(name, input_shape, task, classes)
+    second.set_weights(first.get_weights())
+    return first, second
+
+
+@pytest.mark.parametrize(
+    "dataset, model, loss, optimizer, rate, batch",
+    [
+        ("beans4", "hidden2", "mse", "sgd", 0.05, 10),  # the course's recipe
+        ("spiral", "deep8", "binary_crossentropy", "adam", 0.01, 7),  # partial last batch, optimizer state
+        ("gender", "softmax2", "categorical_crossentropy", "rmsprop", None, 16),
+    ],
+)
+def test_compiled_loop_matches_keras_fit(dataset, model, loss, optimizer, rate, batch):
+    """Same initial weights, same batch order: the weights agree after several epochs."""
+    x, y = generate(dataset, 60, 0.0, seed=1)
+    task = "multiclass" if y.ndim == 2 else "binary"
+    targets = encode_targets(y, task, loss, 2)
+    compiled_model, fit_model = _twin_models(model, x.shape[1:], task, 2)
+    trainer = CompiledTrainer(compiled_model, make_loss(loss), make_optimizer(optimizer, rate),
+                              TrainData(x, targets), batch_size=batch, seed=11,
+                              accuracy="binary" if task == "binary" else "categorical")
+    history = trainer.run(0, 6)
+
+    fit_model.compile(optimizer=make_optimizer(optimizer, rate), loss=make_loss(loss),
+                      metrics=[make_accuracy_metric(task, loss)])
+    fit_losses = []
+    for epoch in range(6):
+        order = epoch_permutation(11, epoch, len(x)).numpy()
+        logs = fit_model.fit(x[order], targets[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        fit_losses.append(logs.history["loss"][0])
+
+    for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
+        np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.column("loss"), fit_losses, rtol=1e-4)
+    assert not np.allclose(compiled_model.get_weights()[0], _twin_models(model, x.shape[1:], task, 2)[0].get_weights()[0])
+
+
+def test_history_has_one_finite_row_per_epoch():
+    x, y = generate("beans4", 50, 0.0, seed=0)
+    xt, yt = generate("beans4", 50, 0.0, seed=0, stream=1)
+    model, _ = _twin_models("hidden2", (2,), "binary", 2)
+    data = TrainData(x, encode_targets(y, "binary", "mse", 2), xt, encode_targets(yt, "binary", "mse", 2))
+    history = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.05), data, 10, 0, "binary").run(0, 37)
+    assert history.epochs_done == 37
+    assert history.columns == ["loss", "accuracy", "test_loss", "test_accuracy"]
+    values = np.array(history.rows)
+    assert values.shape == (37, 4) and np.all(np.isfinite(values))
+    # The held-out figures are Keras's own evaluation of the final weights.
+    model.compile(loss=make_loss("mse"), metrics=[make_accuracy_metric("binary", "mse")])
+    loss, accuracy = model.evaluate(xt, data.held_out_y, verbose=0)
+    np.testing.assert_allclose(values[-1, 2:], [loss, accuracy], rtol=1e-5)
+
+
+def test_permutation_depends_only_on_seed_and_epoch():
+    first = epoch_permutation(3, 7, 100).numpy()
+    assert sorted(first) == list(range(100))
+    np.testing.assert_array_equal(first, epoch_permutation(3, 7, 100).numpy())
+    assert not np.array_equal(first, epoch_permutation(3, 8, 100).numpy())
+    assert not np.array_equal(first, epoch_permutation(4, 7, 100).numpy())
+
+
+def test_divergence_stops_the_loop():
+    x, y = generate("beans1", 50, 0.0, seed=0)
+    model, _ = _twin_models("neuron", (1,), "regression", 2)
+    data = TrainData(x * 1e3, encode_targets(y, "regression", "mse", 2))
+    history = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 10.0), data, 10, 0, None).run(0, 500)
+    assert history.diverged_at() is not None
+    assert history.epochs_done == history.diverged_at() < 500
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_every_network_builds_for_its_inputs(name):
+    image = NETWORKS[name].input_kind == "image"
+    shape = (28, 28, 1) if image or name.startswith("mlp") else (2,)
+    model = build_model(name, shape, "multiclass" if image or name.startswith("mlp") else "binary", 10)
+    outputs = model(np.zeros((3, *((28, 28, 1) if image else (784,) if name.startswith("mlp") else (2,))), "float32"))
+    assert outputs.shape[0] == 3
