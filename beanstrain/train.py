@@ -262,7 +262,7 @@ class FitTrainer:
 
     def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
                  accuracy: str | None, metric=None, jit_compile="auto"):
-        self.model, self.data, self.batch_size = model, data, batch_size
+        self.model, self.data, self.batch_size, self.seed = model, data, min(batch_size, len(data.x)), seed
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         self.held_out_name = data.held_out_name
         model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [],
@@ -283,13 +283,31 @@ class FitTrainer:
                 if history.diverged_at() or (should_stop and should_stop()):
                     self.model.stop_training = True
 
+        if start_epoch >= epochs:
+            return history
         data = self.data
         self.model.fit(
-            data.x, data.y, batch_size=self.batch_size, epochs=epochs, initial_epoch=start_epoch,
+            self.epoch_batches(start_epoch, epochs), epochs=epochs, initial_epoch=start_epoch,
+            steps_per_epoch=math.ceil(len(data.x) / self.batch_size),
             validation_data=(data.held_out_x, data.held_out_y) if data.has_held_out else None,
-            shuffle=True, verbose=0, callbacks=[Report()],
+            validation_batch_size=self.batch_size, shuffle=False, verbose=0, callbacks=[Report()],
         )
         return history
+
+    def epoch_batches(self, start_epoch: int, epochs: int):
+        """The batches of epochs `start_epoch` to `epochs`, each epoch in `epoch_permutation` order.
+
+        `fit`'s own shuffle draws from a random state that a resumed run cannot
+        restore; this order depends on (seed, epoch) alone, as the compiled loop's does.
+        """
+        x, y = tf.constant(self.data.x), tf.constant(self.data.y)
+        samples, seed, batch_size = len(self.data.x), self.seed, self.batch_size
+
+        def one_epoch(epoch):
+            order = tf.data.Dataset.from_tensor_slices(epoch_permutation(seed, epoch, samples))
+            return order.batch(batch_size).map(lambda picks: (tf.gather(x, picks), tf.gather(y, picks)))
+
+        return tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
 
 
 def make_trainer(engine: str, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,

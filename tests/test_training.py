@@ -95,3 +95,21 @@ def test_every_network_builds_for_its_inputs(name):
     model = build_model(name, shape, "multiclass" if image or name.startswith("mlp") else "binary", 10)
     outputs = model(np.zeros((3, *((28, 28, 1) if image else (784,) if name.startswith("mlp") else (2,))), "float32"))
     assert outputs.shape[0] == 3
+
+
+def test_fit_engine_takes_the_compiled_loops_batches():
+    """Both engines visit each epoch in epoch_permutation order, so they reach the same weights."""
+    from beanstrain.train import make_trainer
+
+    x, y = generate("spiral", 60, 0.0, seed=2)
+    targets = encode_targets(y, "binary", "binary_crossentropy", 2)
+    compiled_model, fit_model = _twin_models("deep8", (2,), "binary", 2)
+    histories = []
+    for engine, model in (("compiled", compiled_model), ("fit", fit_model)):
+        trainer = make_trainer(engine, model, make_loss("binary_crossentropy"), make_optimizer("adam", 0.01),
+                               TrainData(x, targets), 7, 3, "binary",
+                               make_accuracy_metric("binary", "binary_crossentropy"))
+        histories.append(trainer.run(0, 5))
+    for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
+        np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(histories[0].column("loss"), histories[1].column("loss"), rtol=1e-4)
