@@ -32,9 +32,11 @@ def pyplot():
 
 
 def save_figure(figure, path: Path) -> str:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
-    pyplot().close(figure)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
+    finally:
+        pyplot().close(figure)
     return path.name
 
 

@@ -25,6 +25,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import shlex
 import tempfile
 import time
 from datetime import datetime
@@ -124,9 +126,18 @@ def check_out_dir(out: Path) -> Path:
     existing = out
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not _can_create_files_in(existing):
         raise UsageError(f"--out {out} is not writable")
     return out
+
+
+def _can_create_files_in(folder: Path) -> bool:
+    """Try it: permission bits do not tell about read-only disks, and root passes every os.access test."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def create_run_dir(out: Path, recipe_name: str) -> Path:
@@ -156,6 +167,61 @@ def set_state(run_dir: Path, state: str, **fields) -> dict:
         config["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     write_json(run_dir / CONFIG, config)
     return config
+
+
+@contextlib.contextmanager
+def holding(run_dir: Path):
+    """Hold the run folder for this process: a second process training or resuming it is refused.
+
+    The lock belongs to the process (flock on the folder itself), so it ends
+    when the process does, however it ends.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; runs there are not guarded
+        yield
+        return
+    handle = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UsageError(f"{run_dir} is being trained by another process") from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"beanstrain fit --resume {shlex.quote(str(run_dir))}"
+
+
+def require_finished(run_dir: Path, config: dict) -> None:
+    """Only finished runs have a complete, checked model; say what to do with any other."""
+    state = config.get("state")
+    if state == FINISHED:
+        return
+    hints = {
+        RUNNING: "it is still training, or its process was killed; "
+                 f"if it was killed, continue it with: {resume_command(run_dir)}",
+        INTERRUPTED: f"continue it with: {resume_command(run_dir)}",
+        FAILED: f"continue it with: {resume_command(run_dir)}",
+        DIVERGED: f"its loss became NaN or infinite at epoch {config.get('diverged_epoch')}; "
+                  "train again with a lower --learning-rate",
+    }
+    raise RunError(f"{run_dir} is {state or 'not marked finished'}, not finished: "
+                   f"{hints.get(state, 'train a new run')}")
+
+
+# What tempfile.mkstemp(prefix=".<stem>-", suffix=".<ext>") names a file.
+_TEMPORARY = re.compile(r"\.[\w.-]+-[a-z0-9_]{8}\.(json|csv|keras|png|npz)")
+
+
+def remove_temporaries(run_dir: Path) -> None:
+    """Delete the temporary files a killed process left behind (atomic_path names them `.<stem>-*`)."""
+    for path in run_dir.iterdir():
+        if path.is_file() and _TEMPORARY.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def list_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dict]]:

@@ -1,0 +1,173 @@
+"""Run folders: atomic writes, never-shared folders, run states and the lock on a folder being trained."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from beanstrain import runs
+from beanstrain.errors import RunError, UsageError
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files atomic_path did not clean up."""
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+def test_failure_inside_atomic_path_keeps_the_old_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    runs.write_json(target, {"old": 1})
+    with pytest.raises(RuntimeError, match="disk full"):
+        with runs.atomic_path(target) as temporary:
+            temporary.write_text('{"new": 2, "half')
+            raise RuntimeError("disk full")
+    assert json.loads(target.read_text()) == {"old": 1}
+    assert leftovers(tmp_path) == []
+
+
+def test_failure_inside_atomic_path_leaves_no_file_when_there_was_none(tmp_path):
+    with pytest.raises(OSError):
+        with runs.atomic_path(tmp_path / "history.csv") as temporary:
+            temporary.write_text("epoch,loss\n1,")
+            raise OSError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_write_failing_at_fsync_or_rename_keeps_the_old_file(tmp_path, monkeypatch, failing):
+    target = tmp_path / "config.json"
+    runs.write_json(target, {"state": "running"})
+
+    def fail(*args, **kwargs):
+        raise OSError(f"{failing} failed")
+
+    monkeypatch.setattr(runs.os, failing, fail)
+    with pytest.raises(OSError, match=f"{failing} failed"):
+        runs.set_state(tmp_path, runs.FINISHED)
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"state": "running"}
+    assert leftovers(tmp_path) == []
+
+
+def test_model_save_failing_midway_leaves_no_model(tmp_path):
+    class BreaksWhileSaving:
+        def save(self, path):
+            Path(path).write_bytes(b"PK\x03\x04 half an archive")
+            raise OSError("no space left on device")
+
+    with pytest.raises(OSError):
+        runs.save_model(BreaksWhileSaving(), tmp_path / runs.MODEL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_picture_failing_midway_keeps_the_old_picture(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from beanstrain import plots
+
+    plots.plot_history(["loss"], [[0.5], [0.25]], tmp_path / "history.png", "loss")
+    before = (tmp_path / "history.png").read_bytes()
+
+    def broken_savefig(self, path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError("killed while drawing")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
+    with pytest.raises(OSError):
+        plots.plot_history(["loss"], [[0.5], [0.1]], tmp_path / "history.png", "loss")
+    assert (tmp_path / "history.png").read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_temporaries_of_a_killed_process_are_recognised(tmp_path):
+    for name in (".model-ab12_x9z.keras", ".config-0a1b2c3d.json", ".boundary-zz99yy88.png", ".checkpoint-12345678.npz"):
+        (tmp_path / name).write_bytes(b"")
+    for name in (".mine", ".model-notes.keras", "config.json"):
+        (tmp_path / name).write_text("{}")
+    runs.remove_temporaries(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".mine", ".model-notes.keras", "config.json"]
+
+
+def test_parallel_fits_into_the_same_out_never_share_a_folder(tmp_path):
+    """Several real processes, started together, racing for the same run folder name."""
+    command = [sys.executable, "-m", "beanstrain", "fit", "beans7-neuron", "--epochs", "2", "--out",
+               str(tmp_path), "--json", "--quiet"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    summaries = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        summaries.append(json.loads(stdout))
+    folders = {summary["run_dir"] for summary in summaries}
+    assert len(folders) == 3
+    for folder in map(Path, folders):
+        config = json.loads((folder / runs.CONFIG).read_text())
+        assert config["state"] == runs.FINISHED
+        assert runs.file_sha256(folder / runs.MODEL) == config["model_sha256"]
+        assert leftovers(folder) == []
+
+
+def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
+    code = ("import sys, time\nfrom pathlib import Path\nfrom beanstrain import runs\n"
+            "with runs.holding(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UsageError, match="being trained by another process"):
+            with runs.holding(tmp_path):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with runs.holding(tmp_path):  # the lock ends with the process that held it, however it ended
+        pass
+
+
+@pytest.mark.parametrize("state, hint", [
+    ("running", "still training"), ("interrupted", "fit --resume"), ("failed", "fit --resume"),
+    ("diverged", "lower --learning-rate"),
+])
+def test_only_finished_runs_are_read(tmp_path, state, hint):
+    runs.require_finished(tmp_path, {"state": runs.FINISHED})
+    with pytest.raises(RunError, match=hint):
+        runs.require_finished(tmp_path, {"state": state})
+
+
+def test_newest_finished_run_skips_newer_unfinished_ones(tmp_path):
+    made = []
+    for state in (runs.FINISHED, runs.FINISHED, runs.INTERRUPTED, runs.RUNNING, runs.DIVERGED, runs.FAILED):
+        run_dir = runs.create_run_dir(tmp_path, "beans7-neuron")
+        runs.write_json(run_dir / runs.CONFIG, {"state": state})
+        made.append(run_dir)
+    assert runs.latest_finished_run(tmp_path, "beans7-neuron") == made[1]
+    assert runs.resolve_run("beans7-neuron", tmp_path) == made[1]
+    assert runs.resolve_run(None, tmp_path) == made[1]
+    assert runs.resolve_run(str(made[2]), tmp_path) == made[2]  # a folder named explicitly is taken as given
+
+
+def test_out_under_a_file_is_not_writable(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not writable"):
+        runs.check_out_dir(tmp_path / "file" / "runs")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_out_where_nothing_can_be_created_is_not_writable():
+    # /proc refuses new files even to root, for whom permission bits mean nothing.
+    with pytest.raises(UsageError, match="not writable"):
+        runs.check_out_dir(Path("/proc/beanstrain-runs"))
+
+
+def test_read_only_folder_is_not_writable(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o500)
+    with pytest.raises(UsageError, match="not writable"):
+        runs.check_out_dir(folder / "runs")
