@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import Interrupted, RunError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -36,6 +36,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (UsageError, RunError) as error:
             raise CommandError(error) from None
+        except KeyboardInterrupt:  # Ctrl-C before a run folder existed: nothing to resume
+            raise CommandError(Interrupted("interrupted")) from None
 
 
 def emit_json(data) -> None:
@@ -116,11 +118,14 @@ def list_command(as_json):
               help="Folder that holds the run folders.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),
               help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue an interrupted run from its checkpoint, in its folder, with its recorded settings.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
-def fit(recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, quiet, as_json):
+@click.pass_context
+def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -128,20 +133,35 @@ def fit(recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, lo
     (beans4 + hidden2 is the course's 5000 epochs of SGD); otherwise defaults
     for the pair. Flags always override the recipe.
 
+    Ctrl-C (or SIGTERM) stops after the current chunk of epochs (the compiled
+    engine) or epoch (the fit engine), saves a checkpoint, marks the run
+    interrupted, prints the command that resumes it and exits 130; a second
+    Ctrl-C stops at once. A NaN or infinite loss stops the run (exit 1) and
+    keeps the last finite weights.
+
     \b
     beanstrain fit --dataset beans4 --model hidden2
     beanstrain fit beans4-hidden2 --epochs 200 --seed 7
     beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
     beanstrain fit my_recipe.toml --json
+    beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     """
-    from beanstrain.pipeline import fit_run
+    from beanstrain.pipeline import fit_run, resume_run
     from beanstrain.recipes import resolve_recipe
 
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
              "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
              "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine}
-    resolved = resolve_recipe(recipe, flags)
-    summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
+    if resume_dir is not None:
+        given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
+        given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
+        given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
+        if given:
+            raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
+        summary = resume_run(resume_dir, device=device, quiet=quiet)
+    else:
+        resolved = resolve_recipe(recipe, flags)
+        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
     if as_json:
         emit_json(summary)
         return

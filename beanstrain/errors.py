@@ -4,7 +4,8 @@
 value, a malformed recipe file): the CLI prints its one-line message and
 exits 2 before any work starts.  `RunError` is a run that could not be done
 or did not pass (missing or corrupt data, no trained run, a failed gate): one
-line, exit 1.  Neither ever shows a traceback.
+line, exit 1.  `Interrupted` is a run stopped by Ctrl-C or SIGTERM: exit 130,
+as shells report a program ended by Ctrl-C.  None ever shows a traceback.
 
     >>> raise UsageError("--epochs must be a positive integer, got 0")
 """
@@ -25,6 +26,12 @@ class RunError(RuntimeError):
     """A run that could not be carried out or did not pass; exit code 1."""
 
     exit_code = 1
+
+
+class Interrupted(RunError):
+    """A run stopped by Ctrl-C or SIGTERM; exit code 130 (128 + SIGINT)."""
+
+    exit_code = 130
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UsageError:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from beanstrain import runs
 from beanstrain.datasets import REGRESSION, Dataset, load_dataset
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import Interrupted, RunError, UsageError
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
 
 
@@ -76,85 +78,213 @@ def evaluate(model, x, y) -> dict:
     return {name: float(value) for name, value in figures.items() if name in ("loss", "accuracy")}
 
 
-def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None) -> dict:
-    """Train a recipe into a new run folder and return the summary `fit --json` prints."""
-    from beanstrain.backend import library_versions, load_keras, select_device
-    from beanstrain.models import build_model
-    from beanstrain.objectives import accuracy_kind, encode_targets, make_accuracy_metric, make_loss, make_optimizer
-    from beanstrain.progress import Progress
-    from beanstrain.train import TrainData, choose_engine, make_trainer
+@dataclass
+class Session:
+    """A recipe made ready to train: data, network, engine, before any run folder exists."""
 
-    stream = stream or sys.stderr
-    out = runs.check_out_dir(out)
+    recipe: Recipe
+    device: dict
+    dataset: Dataset
+    loss_name: str
+    accuracy: str | None
+    data: object  # train.TrainData
+    batch_size: int
+    model: object
+    engine: str
+
+    def make_trainer(self):
+        from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
+        from beanstrain.train import make_trainer
+
+        optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
+        task = self.dataset.task
+        return optimizer, make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
+                                       self.batch_size, self.recipe.seed, self.accuracy,
+                                       make_accuracy_metric(task, self.loss_name))
+
+    def encode(self, targets):
+        from beanstrain.objectives import encode_targets
+
+        dataset = self.dataset
+        return None if targets is None else encode_targets(targets, dataset.task, self.loss_name, dataset.num_classes)
+
+
+def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
+            engine: str | None = None) -> Session:
+    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
+    from beanstrain.backend import load_keras, select_device
+    from beanstrain.models import build_model
+    from beanstrain.objectives import accuracy_kind
+    from beanstrain.train import TrainData, choose_engine
+
     chosen_device = select_device(device)
     keras = load_keras()
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path)
     check_finite(dataset)
     loss_name = recipe_loss(recipe)
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)
-    batch_size = clamp_batch(recipe.batch_size, len(x), stream)
-
-    def encode(targets):
-        return None if targets is None else encode_targets(targets, dataset.task, loss_name, dataset.num_classes)
-
+    batch_size = batch_size or clamp_batch(recipe.batch_size, len(x), stream)
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
     model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
-    accuracy = accuracy_kind(dataset.task, loss_name)
-    engine = choose_engine(recipe.engine, len(x), model.count_params())
-    data = TrainData(x, encode(y), held_x, encode(held_y), held_name)
+    session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
+                      batch_size, model, engine or choose_engine(recipe.engine, len(x), model.count_params()))
+    session.data = TrainData(x, session.encode(y), held_x, session.encode(held_y), held_name)
+    return session
 
+
+def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
+            stream=None) -> dict:
+    """Train a recipe into a new run folder and return the summary `fit --json` prints."""
+    from beanstrain.backend import library_versions
+
+    stream = stream or sys.stderr
+    out = runs.check_out_dir(out)
+    session = prepare(recipe, device, data_path, stream)
     run_dir = runs.create_run_dir(out, recipe.name)
-    config = {
-        "recipe": as_dict(recipe), "loss": loss_name, "batch_size": batch_size, "seed": recipe.seed,
-        "device": chosen_device, "engine": engine, "data_source": dataset.source, "data_path": data_path,
-        "parameters": model.count_params(), "versions": library_versions(),
-        "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
-    }
-    runs.write_json(run_dir / runs.CONFIG, config)
+    with runs.holding(run_dir):
+        config = {
+            "recipe": as_dict(recipe), "loss": session.loss_name, "batch_size": session.batch_size,
+            "seed": recipe.seed, "device": session.device, "engine": session.engine,
+            "data_source": session.dataset.source, "data_path": data_path,
+            "parameters": session.model.count_params(), "versions": library_versions(),
+            "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
+        }
+        runs.write_json(run_dir / runs.CONFIG, config)
+        return _train(run_dir, session, None, quiet, stream)
+
+
+def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None) -> dict:
+    """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs.
+
+    The recipe, data, batch size and engine are the ones config.json recorded.
+    """
+    from beanstrain.checkpoints import has_checkpoint, read_checkpoint
+    from beanstrain.recipes import check_recipe
+
+    stream = stream or sys.stderr
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise UsageError(f"--resume {run_dir}: not a run folder (it has no {runs.CONFIG})")
+    with runs.holding(run_dir):
+        config = runs.read_json(run_dir / runs.CONFIG)
+        state = config.get("state")
+        if state == runs.FINISHED:
+            raise UsageError(f"--resume {run_dir}: the run is already finished; evaluate it with: "
+                             f"beanstrain eval {run_dir}")
+        if state == runs.DIVERGED:
+            raise UsageError(f"--resume {run_dir}: the run diverged at epoch {config.get('diverged_epoch')} and "
+                             "would diverge again; train a new run with a lower --learning-rate")
+        if state not in (runs.RUNNING, runs.INTERRUPTED, runs.FAILED):
+            raise UsageError(f"--resume {run_dir}: unknown run state {state!r} in {runs.CONFIG}")
+        if not has_checkpoint(run_dir):
+            raise UsageError(f"--resume {run_dir}: the run stopped before it saved a checkpoint; "
+                             f"start it again with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}")
+        try:
+            recipe = Recipe(**config["recipe"])
+            check_recipe(recipe)
+            batch_size, engine = int(config["batch_size"]), config["engine"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+        state = read_checkpoint(run_dir)
+        runs.remove_temporaries(run_dir)
+        session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine)
+        resumes = config.get("resumed", []) + [{"from_epoch": state.epoch, "command": sys.argv,
+                                                "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+        runs.set_state(run_dir, runs.RUNNING, resumed=resumes, device=session.device, error=None)
+        return _train(run_dir, session, state, quiet, stream)
+
+
+def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) -> dict:
+    """Train (from scratch, or from the checkpoint `resume_from`), then save everything the run produced."""
+    from beanstrain.checkpoints import Keeper, remove_checkpoint, restore
+    from beanstrain.interrupts import StopRequest
+    from beanstrain.progress import Progress
+    from beanstrain.train import History
+
+    recipe, dataset, model = session.recipe, session.dataset, session.model
+    start_epoch = resume_from.epoch if resume_from else 0
     if not quiet:
-        echo(f"{recipe.name}: {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs, batch {batch_size}, "
-             f"{recipe.optimizer} on {loss_name}, seed {recipe.seed}", stream)
-        echo(f"device: {chosen_device['kind']} ({chosen_device['name']}); engine: {engine}; run: {run_dir}", stream)
-    progress = Progress(recipe.epochs, stream=stream, quiet=quiet)
-    with _recording_failure(run_dir, progress), _device_scope(chosen_device):
-        optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate)
-        trainer = make_trainer(engine, model, make_loss(loss_name), optimizer, data, batch_size, recipe.seed,
-                               accuracy, make_accuracy_metric(dataset.task, loss_name))
-        started = time.perf_counter()
-        history = trainer.run(0, recipe.epochs, on_chunk=lambda epoch, hist: progress.update(epoch, hist.last()))
-        train_seconds = time.perf_counter() - started
+        echo(f"{recipe.name}: {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs, batch "
+             f"{session.batch_size}, {recipe.optimizer} on {session.loss_name}, seed {recipe.seed}", stream)
+        echo(f"device: {session.device['kind']} ({session.device['name']}); engine: {session.engine}; "
+             f"run: {run_dir}" + (f"; resuming after epoch {start_epoch}" if resume_from else ""), stream)
+    progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
+    keeper = None
+    with _recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
+        optimizer, trainer = session.make_trainer()
+        history = History(trainer.columns)
+        if resume_from:
+            restore(model, optimizer, resume_from)
+            history.rows.extend(resume_from.history_rows)
+        keeper = Keeper(run_dir, model, optimizer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
+        keeper.take(start_epoch, history.rows)
+
+        def on_chunk(epoch, history):
+            progress.update(epoch, history.last())
+            keeper.take(epoch, history.rows)
+
+        with StopRequest(stream) as stop:
+            trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
+        train_seconds = keeper.train_seconds()
         progress.close()
         runs.write_history(run_dir / runs.HISTORY, history.columns, history.rows)
         diverged = history.diverged_at()
-        if not diverged:
-            metrics = {"train": evaluate(model, x, data.y),
-                       "test": evaluate(model, model_inputs(recipe.model, dataset.x_test), encode(dataset.y_test))}
+        stopped = stop.requested() and not diverged and history.epochs_done < recipe.epochs
+        if diverged or stopped:
+            saved_epoch = keeper.save()
+        else:
+            metrics = {"train": evaluate(model, session.data.x, session.data.y),
+                       "test": evaluate(model, model_inputs(recipe.model, dataset.x_test),
+                                        session.encode(dataset.y_test))}
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done})
             pictures = draw_pictures(run_dir, dataset, model, recipe, history.columns, history.rows)
     if diverged:
-        runs.set_state(run_dir, runs.DIVERGED, diverged_epoch=diverged, train_seconds=train_seconds)
-        raise RunError(f"training diverged at epoch {diverged} (the loss became NaN or infinite); "
-                       f"try a lower --learning-rate. Run folder: {run_dir}")
+        runs.set_state(run_dir, runs.DIVERGED, diverged_epoch=diverged, checkpoint_epoch=saved_epoch,
+                       train_seconds=train_seconds)
+        rate = f" (now {recipe.learning_rate})" if recipe.learning_rate else ""
+        raise RunError(f"training diverged at epoch {diverged}: the loss became NaN or infinite; "
+                       f"try a lower --learning-rate{rate}. The weights after epoch {saved_epoch}, the last "
+                       f"finite ones, are kept in {run_dir}/checkpoint.npz")
+    if stopped:
+        runs.set_state(run_dir, runs.INTERRUPTED, checkpoint_epoch=saved_epoch, train_seconds=train_seconds,
+                       error=stop.signal_name)
+        raise Interrupted(f"{stop.signal_name}: stopped after epoch {saved_epoch} of {recipe.epochs}, "
+                          f"checkpoint saved; resume with: {runs.resume_command(run_dir)}")
+    remove_checkpoint(run_dir)
     runs.set_state(run_dir, runs.FINISHED, model_sha256=digest, train_seconds=train_seconds,
-                   epochs_done=history.epochs_done, pictures=pictures)
-    return {"run_dir": str(run_dir), "recipe": recipe.name, "device": chosen_device["name"],
-            "device_kind": chosen_device["kind"], "engine": engine, "train_seconds": round(train_seconds, 4),
-            "metrics": metrics}
+                   epochs_done=history.epochs_done, pictures=pictures, checkpoint_epoch=None, error=None)
+    return {"run_dir": str(run_dir), "recipe": recipe.name, "device": session.device["name"],
+            "device_kind": session.device["kind"], "engine": session.engine,
+            "train_seconds": round(train_seconds, 4), "metrics": metrics}
 
 
 @contextlib.contextmanager
-def _recording_failure(run_dir: Path, progress):
-    """Mark the run `interrupted` (Ctrl-C) or `failed` (anything else) if the block does not finish."""
+def _recording_failure(run_dir: Path, progress, keeper):
+    """If the block does not finish: save the last good checkpoint, mark the run `interrupted`
+    (a second Ctrl-C) or `failed` (anything else), and say how to resume."""
+    from beanstrain.checkpoints import has_checkpoint
+
     try:
         yield
     except BaseException as error:
         progress.close()
-        state = runs.INTERRUPTED if isinstance(error, KeyboardInterrupt) else runs.FAILED
-        runs.set_state(run_dir, state, error=str(error) or type(error).__name__)
+        saved_epoch = keeper().save() if keeper() else None
+        interrupted = isinstance(error, KeyboardInterrupt)
+        runs.set_state(run_dir, runs.INTERRUPTED if interrupted else runs.FAILED, checkpoint_epoch=saved_epoch,
+                       error=str(error) or type(error).__name__)
+        if saved_epoch is not None:
+            resume = f"checkpoint after epoch {saved_epoch} saved; resume with: {runs.resume_command(run_dir)}"
+        elif has_checkpoint(run_dir):
+            resume = f"resume with: {runs.resume_command(run_dir)}"
+        else:
+            resume = f"start it again with: beanstrain fit {run_dir.parent.name}"
+        if interrupted:
+            raise Interrupted(f"interrupted; {resume}") from None
+        if isinstance(error, (UsageError, RunError)):
+            raise type(error)(f"{error}; {resume}") from None
         raise
 
 
@@ -188,12 +318,17 @@ def load_run_model(run_dir: Path, config: dict):
     from beanstrain.backend import load_keras
 
     path = run_dir / runs.MODEL
+    retrain = f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}"
     if not path.is_file():
-        raise RunError(f"{run_dir} has no {runs.MODEL}")
+        raise RunError(f"{run_dir} has no {runs.MODEL}; {retrain}")
     expected = config.get("model_sha256")
-    if expected and runs.file_sha256(path) != expected:
-        raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); "
-                       f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', '')}")
+    if not expected:
+        raise RunError(f"{run_dir / runs.CONFIG} records no SHA-256 for {runs.MODEL}, so the file cannot be "
+                       f"checked and is not loaded; {retrain}")
+    if runs.file_sha256(path) != expected:
+        raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
     try:
         return load_keras().saving.load_model(path, safe_mode=True)
     except Exception as error:  # a corrupt archive can fail in many ways inside Keras
@@ -209,6 +344,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     run_dir = runs.resolve_run(target, out)
     config = runs.read_json(run_dir / runs.CONFIG)
+    runs.require_finished(run_dir, config)
     recipe = Recipe(**config["recipe"])
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
                            data_path or config.get("data_path"))

@@ -7,6 +7,8 @@ imported once for the whole session rather than once per command.
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from click.testing import CliRunner
@@ -44,3 +46,27 @@ def fit_json(invoke, tmp_path):
         return json.loads(result.stdout)
 
     return run
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """`interrupt_at(epoch)`: this process gets SIGINT (as from Ctrl-C) once the progress display reaches `epoch`."""
+    from beanstrain.progress import Progress
+
+    update = Progress.update
+
+    def arrange(at_epoch: int, times: int = 1, number=signal.SIGINT):
+        """`times=2` sends two signals in a row, as a user pressing Ctrl-C twice."""
+        sent = []
+
+        def update_then_signal(self, epoch, figures):
+            update(self, epoch, figures)
+            if epoch >= at_epoch and not sent:
+                sent.append(epoch)
+                for _ in range(times):
+                    os.kill(os.getpid(), number)
+
+        monkeypatch.setattr(Progress, "update", update_then_signal)
+        return sent
+
+    return arrange
