@@ -26,6 +26,9 @@ class Network:
     summary: str
     # "flat": wants vectors (images are flattened to 784); "image": wants (28, 28, 1).
     input_kind: str = "flat"
+    # The training path measured faster for this network on a CPU (README "Training engines"):
+    # "compiled" (one XLA loop, for runs long enough to repay compiling it) or "fit" (always Keras fit).
+    engine: str = "compiled"
 
 
 def output_layer(task: str, num_classes: int):
@@ -137,7 +140,9 @@ NETWORKS: dict[str, Network] = {
     "mlp": Network(mlp, "3 relu layers of 256 units, then softmax (784-vectors)"),
     "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax (784-vectors)"),
     "dense128": Network(dense128, "Flatten, 128 relu units, then softmax (28x28 images)", "image"),
-    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", "image"),
+    # XLA's CPU convolutions train LeNet-5 many times slower than TensorFlow's oneDNN kernels.
+    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", "image",
+                      engine="fit"),
 }
 
 

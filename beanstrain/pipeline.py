@@ -14,6 +14,7 @@ beside what it produced.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 import zipfile
@@ -26,6 +27,10 @@ from beanstrain import runs
 from beanstrain.datasets import REGRESSION, Dataset, load_dataset
 from beanstrain.errors import Interrupted, RunError, UsageError
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
+
+
+# Forward passes outside training take this many samples at a time.
+PREDICT_SLICE = 8192
 
 
 def echo(message: str, stream=None) -> None:
@@ -73,9 +78,36 @@ def clamp_batch(batch_size: int, samples: int, stream) -> int:
     return batch_size
 
 
-def evaluate(model, x, y) -> dict:
-    figures = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
-    return {name: float(value) for name, value in figures.items() if name in ("loss", "accuracy")}
+def evaluate(model, x, y, loss_name: str, accuracy: str | None) -> dict:
+    """Loss and accuracy over (x, y), the figures `model.evaluate` reports.
+
+    Computed from plain forward passes in large slices: `model.evaluate` traces
+    a new function on every call, which costs more than a toy set's whole evaluation.
+    """
+    from beanstrain.objectives import make_loss
+
+    loss_fn = make_loss(loss_name)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), PREDICT_SLICE):
+        x_part, y_part = x[start:start + PREDICT_SLICE], y[start:start + PREDICT_SLICE]
+        predicted = model(x_part, training=False)
+        loss_sum += float(loss_fn(y_part, predicted)) * len(x_part)
+        correct += count_correct(accuracy, y_part, predicted.numpy())
+    figures = {"loss": loss_sum / len(x)}
+    if accuracy:
+        figures["accuracy"] = correct / len(x)
+    return figures
+
+
+def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    """Right predictions, counted as Keras's binary, sparse and categorical accuracy metrics count them."""
+    if accuracy is None:
+        return 0
+    if accuracy == "binary":
+        return int(np.sum((y_pred > 0.5).astype(y_true.dtype) == y_true))
+    if accuracy == "sparse":
+        return int(np.sum(y_pred.argmax(axis=-1) == y_true.reshape(-1)))
+    return int(np.sum(y_pred.argmax(axis=-1) == y_true.argmax(axis=-1)))
 
 
 @dataclass
@@ -113,7 +145,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
             engine: str | None = None) -> Session:
     """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
     from beanstrain.backend import load_keras, select_device
-    from beanstrain.models import build_model
+    from beanstrain.models import build_model, get_network
     from beanstrain.objectives import accuracy_kind
     from beanstrain.train import TrainData, choose_engine
 
@@ -128,7 +160,8 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     keras.utils.set_random_seed(recipe.seed)
     model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
     session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
-                      batch_size, model, engine or choose_engine(recipe.engine, len(x), model.count_params()))
+                      batch_size, model, engine or choose_engine(recipe.engine, get_network(recipe.model).engine,
+                                                                 steps=recipe.epochs * math.ceil(len(x) / batch_size)))
     session.data = TrainData(x, session.encode(y), held_x, session.encode(held_y), held_name)
     return session
 
@@ -234,9 +267,9 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         if diverged or stopped:
             saved_epoch = keeper.save()
         else:
-            metrics = {"train": evaluate(model, session.data.x, session.data.y),
+            metrics = {"train": evaluate(model, session.data.x, session.data.y, session.loss_name, session.accuracy),
                        "test": evaluate(model, model_inputs(recipe.model, dataset.x_test),
-                                        session.encode(dataset.y_test))}
+                                        session.encode(dataset.y_test), session.loss_name, session.accuracy)}
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done})
@@ -298,8 +331,8 @@ def predictor(model, model_name: str):
     """A plain function inputs -> outputs for the pictures, in large batches without Keras's per-call overhead."""
     def predict(x):
         x = model_inputs(model_name, np.asarray(x, dtype=np.float32))
-        return np.concatenate([model(x[start:start + 8192], training=False).numpy()
-                               for start in range(0, len(x), 8192)])
+        return np.concatenate([model(x[start:start + PREDICT_SLICE], training=False).numpy()
+                               for start in range(0, len(x), PREDICT_SLICE)])
     return predict
 
 
@@ -337,7 +370,7 @@ def load_run_model(run_dir: Path, config: dict):
 
 def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:
     """Evaluate a finished run on its test data and write eval.json; `passed` honours the gate."""
-    from beanstrain.objectives import encode_targets
+    from beanstrain.objectives import accuracy_kind, encode_targets
     from beanstrain.recipes import Recipe
 
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
@@ -353,7 +386,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
     model = load_run_model(run_dir, config)
     x_test = model_inputs(recipe.model, dataset.x_test)
     y_test = encode_targets(dataset.y_test, dataset.task, config["loss"], dataset.num_classes)
-    metrics = evaluate(model, x_test, y_test)
+    metrics = evaluate(model, x_test, y_test, config["loss"], accuracy_kind(dataset.task, config["loss"]))
     result = {"run_dir": str(run_dir), "recipe": recipe.name, "data_source": dataset.source,
               "test_samples": len(x_test), "metrics": metrics}
     if dataset.is_image:

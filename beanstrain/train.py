@@ -149,7 +149,9 @@ class CompiledTrainer:
         self.held_out = (tf.constant(data.held_out_x), tf.constant(data.held_out_y)) if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         optimizer.build(model.trainable_variables)
-        self._run_chunk = tf.function(self._epochs, jit_compile=jit_compile)
+        # The loops are written with tf.while_loop already; AutoGraph's conversion
+        # would only add seconds of tracing.
+        self._run_chunk = tf.function(self._epochs, jit_compile=jit_compile, autograph=False)
 
     def _train_step(self, x_batch, y_batch):
         with tf.GradientTape() as tape:
@@ -189,6 +191,11 @@ class CompiledTrainer:
         def measure(x_part, y_part, count):
             y_pred = self.model(x_part, training=False)
             return self.loss_fn(y_part, y_pred) * count, count_correct(self.accuracy, y_part, y_pred)
+
+        if size <= slice_size:
+            # Toy sets fit one slice: no loop, a smaller program to compile.
+            loss_sum, correct = measure(x, y, size)
+            return loss_sum / size, correct / size
 
         def step(index, loss_sum, correct):
             start = index * slice_size
@@ -320,11 +327,22 @@ def make_trainer(engine: str, model, loss_fn, optimizer, data: TrainData, batch_
     return FitTrainer(model, loss_fn, optimizer, data, batch_size, seed, accuracy, metric)
 
 
-def choose_engine(requested: str, samples: int, parameters: int) -> str:
-    """The README's rule: in-memory data and a small network train fastest in one compiled loop.
+# A run shorter than this many optimizer steps ends before compiling the loop
+# (about a second for a toy net, four for an MNIST MLP on two cores) pays off.
+COMPILED_MIN_STEPS = 500
 
-    Beyond that, the measured faster path for the network is Keras `fit`.
+
+def choose_engine(requested: str, network_engine: str, steps: int) -> str:
+    """The README's rule: the compiled loop for runs long enough to repay compiling it, unless the
+    network's own measurements favour `fit` (`models.Network.engine`).
+
+        >>> choose_engine("auto", "compiled", steps=5000 * 10)   # beans4-hidden2 at course settings
+        'compiled'
+        >>> choose_engine("auto", "compiled", steps=59)          # one epoch of 60,000 images, batch 1024
+        'fit'
+        >>> choose_engine("auto", "fit", steps=50 * 59)          # lenet5: XLA's CPU convolutions are slow
+        'fit'
     """
     if requested != "auto":
         return requested
-    return "compiled" if parameters <= 100_000 else "fit"
+    return "fit" if network_engine == "fit" or steps < COMPILED_MIN_STEPS else "compiled"

@@ -44,6 +44,7 @@ def test_one_d_run_draws_the_fitted_curve(fit_json):
 def test_beans4_reaches_its_accuracy_at_course_settings(fit_json):
     summary = fit_json("--dataset", "beans4", "--model", "hidden2")
     assert summary["engine"] == "compiled"
+    assert json.loads((Path(summary["run_dir"]) / "config.json").read_text())["engine"] == "compiled"
     assert summary["metrics"]["test"]["accuracy"] >= 0.9
 
 
@@ -58,6 +59,12 @@ def test_flags_override_the_recipe(fit_json):
                        "--epochs", "3", "--batch-size", "25")
     config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
     assert (config["recipe"]["optimizer"], config["recipe"]["learning_rate"], config["batch_size"]) == ("adam", 0.01, 25)
+
+
+def test_short_run_takes_fit_and_records_it(fit_json):
+    summary = fit_json("beans4-hidden2", "--epochs", "3")  # 30 steps: compiling would not pay off
+    assert summary["engine"] == "fit"
+    assert json.loads((Path(summary["run_dir"]) / "config.json").read_text())["engine"] == "fit"
 
 
 def test_fit_engine_gives_same_layout(fit_json):

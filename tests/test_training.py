@@ -9,7 +9,7 @@ from beanstrain.backend import load_keras
 from beanstrain.datasets import generate
 from beanstrain.models import NETWORKS, build_model
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
-from beanstrain.train import CompiledTrainer, TrainData, epoch_permutation
+from beanstrain.train import COMPILED_MIN_STEPS, CompiledTrainer, TrainData, choose_engine, epoch_permutation
 
 keras = load_keras()
 
@@ -113,3 +113,29 @@ def test_fit_engine_takes_the_compiled_loops_batches():
     for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
         np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(histories[0].column("loss"), histories[1].column("loss"), rtol=1e-4)
+
+
+def test_compiled_loop_gives_the_same_run_with_and_without_xla():
+    x, y = generate("spiral", 60, 0.0, seed=2)
+    xt, yt = generate("spiral", 60, 0.0, seed=2, stream=1)
+    data = TrainData(x, encode_targets(y, "binary", "mse", 2), xt, encode_targets(yt, "binary", "mse", 2))
+    histories, weights = [], []
+    for jit_compile in (True, False):
+        model, _ = _twin_models("deep8", (2,), "binary", 2)
+        trainer = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.05), data, 7, 0, "binary",
+                                  jit_compile=jit_compile)
+        histories.append(np.array(trainer.run(0, 12).rows))
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-4, atol=1e-6)
+    for with_xla, without_xla in zip(*weights):
+        np.testing.assert_allclose(with_xla, without_xla, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_engine_rule_follows_the_registry(name):
+    network_engine = NETWORKS[name].engine
+    assert network_engine in ("compiled", "fit")
+    assert choose_engine("auto", network_engine, steps=COMPILED_MIN_STEPS - 1) == "fit"
+    assert choose_engine("auto", network_engine, steps=5000 * 10) == network_engine
+    for requested in ("compiled", "fit"):
+        assert choose_engine(requested, network_engine, steps=1) == requested
