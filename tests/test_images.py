@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import struct
 import subprocess
 import sys
 
@@ -18,44 +17,11 @@ import pytest
 
 from beanstrain import images
 from beanstrain.errors import RunError, UsageError
-from beanstrain.images import (IDX_FILES, IMAGE_DATASETS, describe_images, find_images, load_images,
+from beanstrain.images import (IMAGE_DATASETS, describe_images, find_images, load_images,
                                read_idx, read_npz, search_places)
+from mnist_files import idx_bytes, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
 
 NAMES = list(IMAGE_DATASETS)
-
-
-def make_splits(seed=0, train=50, test=20):
-    """x_train, y_train, x_test, y_test of random uint8 pixels and labels 0-9."""
-    rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (train, 28, 28), dtype=np.uint8), rng.integers(0, 10, train, dtype=np.uint8),
-            rng.integers(0, 256, (test, 28, 28), dtype=np.uint8), rng.integers(0, 10, test, dtype=np.uint8))
-
-
-def idx_bytes(array, magic=None, dimensions=None):
-    """The IDX encoding of a uint8 array; `magic`/`dimensions` override the header to corrupt it."""
-    magic = 0x0800 | array.ndim if magic is None else magic
-    dimensions = array.shape if dimensions is None else dimensions
-    return struct.pack(">I", magic) + struct.pack(f">{len(dimensions)}I", *dimensions) + array.tobytes()
-
-
-def write_file(path, data, gz=False):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
-
-
-def write_idx_folder(folder, splits, gz=False):
-    """The four IDX files of `splits` in `folder`, named like the original distribution."""
-    for array, base in zip(splits, [IDX_FILES[key] for key in [("train", "images"), ("train", "labels"),
-                                                               ("test", "images"), ("test", "labels")]]):
-        write_file(folder / (base + ".gz" if gz else base), idx_bytes(array), gz)
-    return folder
-
-
-def write_npz(path, splits, **extra):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **dict(zip(images.NPZ_KEYS, splits)), **extra)
-    return path
 
 
 def assert_same(data, splits):
@@ -67,15 +33,7 @@ def assert_same(data, splits):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """No real caches, system folders or network: every test sees only what it writes."""
-    monkeypatch.delenv("BEANSTRAIN_DATA", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name, entry in IMAGE_DATASETS.items():
-        monkeypatch.setitem(IMAGE_DATASETS, name, dataclasses.replace(entry, system_dirs=()))
-
-    def no_network(name):
-        raise OSError("no network in tests")
-    monkeypatch.setattr(images, "keras_download", no_network)
+    isolate_image_data(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -113,7 +71,7 @@ def test_unknown_name_suggests_the_closest():
 # --- every way of finding a dataset ---------------------------------------
 
 def test_data_path_npz(tmp_path):
-    splits = make_splits()
+    splits = random_splits()
     path = write_npz(tmp_path / "digits.npz", splits)
     data = load_images("mnist", data_path=str(path))
     assert_same(data, splits)
@@ -122,7 +80,7 @@ def test_data_path_npz(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzipped"])
 def test_data_path_idx_folder(tmp_path, gz):
-    splits = make_splits()
+    splits = random_splits()
     folder = write_idx_folder(tmp_path / "idx", splits, gz=gz)
     data = load_images("fashion-mnist", data_path=str(folder))
     assert_same(data, splits)
@@ -130,7 +88,7 @@ def test_data_path_idx_folder(tmp_path, gz):
 
 
 def test_idx_folder_may_mix_plain_and_gzipped(tmp_path):
-    splits = make_splits()
+    splits = random_splits()
     folder = write_idx_folder(tmp_path / "idx", splits, gz=True)
     (folder / "t10k-labels-idx1-ubyte.gz").rename(folder / "t10k-labels-idx1-ubyte")
     write_file(folder / "t10k-labels-idx1-ubyte", idx_bytes(splits[3]))
@@ -138,13 +96,13 @@ def test_idx_folder_may_mix_plain_and_gzipped(tmp_path):
 
 
 def test_gzip_is_recognised_by_content_not_name(tmp_path):
-    labels = make_splits()[1]
+    labels = random_splits()[1]
     path = write_file(tmp_path / "labels.gz", idx_bytes(labels))  # plain bytes, .gz name
     np.testing.assert_array_equal(read_idx(path, "labels"), labels)
 
 
 def test_data_path_folder_holding_the_keras_file(tmp_path):
-    splits = make_splits()
+    splits = random_splits()
     write_npz(tmp_path / "downloads" / "mnist.npz", splits)
     data = load_images("mnist", data_path=str(tmp_path / "downloads"))
     assert data.source == str(tmp_path / "downloads" / "mnist.npz")
@@ -157,7 +115,7 @@ def test_data_path_that_does_not_exist_is_a_usage_error(tmp_path):
 
 
 def test_data_path_folder_missing_files_names_them(tmp_path):
-    folder = write_idx_folder(tmp_path / "idx", make_splits())
+    folder = write_idx_folder(tmp_path / "idx", random_splits())
     (folder / "t10k-images-idx3-ubyte").unlink()
     with pytest.raises(RunError, match=r"holds neither mnist\.npz nor the four IDX files "
                                        r"\(missing t10k-images-idx3-ubyte\[\.gz\]\)"):
@@ -167,7 +125,7 @@ def test_data_path_folder_missing_files_names_them(tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("layout", ["keras_file", "name.npz", "name folder"])
 def test_beanstrain_data_folder(tmp_path, monkeypatch, name, layout):
-    splits = make_splits(seed=3)
+    splits = random_splits(seed=3)
     folder = tmp_path / "course-data"
     keras_file = IMAGE_DATASETS[name].keras_file
     if layout == "keras_file" and keras_file.endswith(".npz"):
@@ -185,7 +143,7 @@ def test_beanstrain_data_folder(tmp_path, monkeypatch, name, layout):
 
 
 def test_keras_cache_under_keras_home(tmp_path):
-    mnist, fashion = make_splits(seed=1), make_splits(seed=2)
+    mnist, fashion = random_splits(seed=1), random_splits(seed=2)
     write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", mnist)
     write_idx_folder(tmp_path / "keras-home" / "datasets" / "fashion-mnist", fashion, gz=True)
     assert_same(load_images("mnist"), mnist)
@@ -195,14 +153,14 @@ def test_keras_cache_under_keras_home(tmp_path):
 
 def test_keras_cache_in_home_without_keras_home(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME")
-    splits = make_splits()
+    splits = random_splits()
     path = write_npz(tmp_path / "home" / ".keras" / "datasets" / "mnist.npz", splits)
     assert find_images("mnist") == path
     assert_same(load_images("mnist"), splits)
 
 
 def test_system_dirs(tmp_path, monkeypatch):
-    splits = make_splits()
+    splits = random_splits()
     folder = write_idx_folder(tmp_path / "usr-share" / "fashion-mnist", splits, gz=True)
     entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=(str(folder),))
     monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
@@ -212,7 +170,7 @@ def test_system_dirs(tmp_path, monkeypatch):
 
 
 def test_search_order_first_existing_place_wins(tmp_path, monkeypatch):
-    given, env, cache, system = (make_splits(seed=seed) for seed in range(4))
+    given, env, cache, system = (random_splits(seed=seed) for seed in range(4))
     monkeypatch.setenv("BEANSTRAIN_DATA", str(tmp_path / "env"))
     entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=(str(tmp_path / "system"),))
     monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
@@ -243,7 +201,7 @@ def test_search_places_lists_every_place_in_order(tmp_path, monkeypatch):
 
 
 def test_a_partial_folder_in_the_cache_is_not_found(tmp_path):
-    folder = write_idx_folder(tmp_path / "keras-home" / "datasets" / "fashion-mnist", make_splits())
+    folder = write_idx_folder(tmp_path / "keras-home" / "datasets" / "fashion-mnist", random_splits())
     (folder / "train-labels-idx1-ubyte").unlink()
     assert find_images("fashion-mnist") is None
 
@@ -251,7 +209,7 @@ def test_a_partial_folder_in_the_cache_is_not_found(tmp_path):
 # --- the download, the last resort ----------------------------------------
 
 def test_download_is_used_when_nothing_is_found(monkeypatch):
-    splits = make_splits(seed=7)
+    splits = random_splits(seed=7)
     asked = []
     monkeypatch.setattr(images, "keras_download", lambda name: asked.append(name) or splits)
     data = load_images("fashion-mnist")
@@ -260,7 +218,7 @@ def test_download_is_used_when_nothing_is_found(monkeypatch):
 
 
 def test_download_result_is_validated_too(monkeypatch):
-    x_train, y_train, x_test, y_test = make_splits()
+    x_train, y_train, x_test, y_test = random_splits()
     y_train[3] = 12
     monkeypatch.setattr(images, "keras_download", lambda name: (x_train, y_train, x_test, y_test))
     with pytest.raises(RunError, match=r"y_train from Keras's mnist download: label 12 at position 3"):
@@ -268,7 +226,7 @@ def test_download_result_is_validated_too(monkeypatch):
 
 
 def test_no_download_when_a_file_exists(tmp_path, downloads):
-    write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", make_splits())
+    write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", random_splits())
     load_images("mnist")
     assert downloads == []
 
@@ -306,7 +264,7 @@ def test_download_false_never_downloads(downloads):
 
 def corrupt_images_file(tmp_path, data, gz=False):
     """A folder whose train images file holds `data`; returns the folder and that file."""
-    folder = write_idx_folder(tmp_path / "idx", make_splits(), gz=gz)
+    folder = write_idx_folder(tmp_path / "idx", random_splits(), gz=gz)
     path = folder / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
     write_file(path, data, gz)
     return folder, path
@@ -368,14 +326,14 @@ def test_trailing_bytes(tmp_path, gz):
 
 
 def test_count_mismatch(tmp_path):
-    x_train, y_train, x_test, y_test = make_splits()
+    x_train, y_train, x_test, y_test = random_splits()
     folder = write_idx_folder(tmp_path / "idx", (x_train, y_train[:49], x_test, y_test))
     assert load_error(folder) == (f"{folder / 'train-images-idx3-ubyte'} has 50 images but "
                                   f"{folder / 'train-labels-idx1-ubyte'} has 49 labels")
 
 
 def test_label_outside_0_to_9(tmp_path):
-    x_train, y_train, x_test, y_test = make_splits()
+    x_train, y_train, x_test, y_test = random_splits()
     y_test[7] = 10
     folder = write_idx_folder(tmp_path / "idx", (x_train, y_train, x_test, y_test), gz=True)
     path = folder / "t10k-labels-idx1-ubyte.gz"
@@ -383,7 +341,7 @@ def test_label_outside_0_to_9(tmp_path):
 
 
 def test_truncated_gzip(tmp_path):
-    folder = write_idx_folder(tmp_path / "idx", make_splits(), gz=True)
+    folder = write_idx_folder(tmp_path / "idx", random_splits(), gz=True)
     path = folder / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-300])  # cuts the end of the deflate stream and the trailer
     assert load_error(folder) == f"{path}: truncated gzip: the compressed data ends early"
@@ -427,13 +385,13 @@ def test_gzip_bomb_is_refused_after_the_declared_size(tmp_path, monkeypatch):
 
 def test_npz_missing_key(tmp_path):
     path = tmp_path / "mnist.npz"
-    x_train, y_train, x_test, _ = make_splits()
+    x_train, y_train, x_test, _ = random_splits()
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test)
     assert load_error(path) == f"{path}: is missing y_test (it holds x_test, x_train, y_train)"
 
 
 def test_npz_with_a_pickled_object_array(tmp_path):
-    splits = list(make_splits())
+    splits = list(random_splits())
     splits[1] = np.array([{"label": 1}] * 50, dtype=object)
     path = write_npz(tmp_path / "mnist.npz", splits)
     assert load_error(path) == (f"{path}: y_train holds pickled Python objects, which are never loaded; "
@@ -446,16 +404,16 @@ def test_npz_that_is_not_a_zip(tmp_path):
 
 
 def test_npz_cut_short(tmp_path):
-    path = write_npz(tmp_path / "mnist.npz", make_splits())
+    path = write_npz(tmp_path / "mnist.npz", random_splits())
     path.write_bytes(path.read_bytes()[:5000])
     assert load_error(path).startswith(f"{path}: is a damaged .npz archive (")
 
 
 def test_single_npy_and_single_idx_file_are_explained(tmp_path):
     npy = tmp_path / "x.npy"
-    np.save(npy, make_splits()[0])
+    np.save(npy, random_splits()[0])
     assert load_error(npy).startswith(f"{npy}: is a single .npy array; expected a .npz")
-    idx = write_file(tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(make_splits()[0]), gz=True)
+    idx = write_file(tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(random_splits()[0]), gz=True)
     assert load_error(idx) == f"{idx}: looks like one IDX file; pass the folder holding all four"
 
 
@@ -473,14 +431,14 @@ def test_single_npy_and_single_idx_file_are_explained(tmp_path):
     ("x_train", np.zeros((0, 28, 28), np.uint8), "(x_train): holds no images"),
 ])
 def test_npz_contents_are_checked(tmp_path, key, value, problem):
-    splits = dict(zip(images.NPZ_KEYS, make_splits()))
+    splits = dict(zip(images.NPZ_KEYS, random_splits()))
     splits[key] = value
     path = write_npz(tmp_path / "mnist.npz", list(splits.values()))
     assert load_error(path).startswith(f"{path} {problem}")
 
 
 def test_npz_of_scaled_floats_and_int_labels_is_accepted(tmp_path):
-    x_train, y_train, x_test, y_test = make_splits()
+    x_train, y_train, x_test, y_test = random_splits()
     scaled = (x_train / 255.0, y_train.astype(np.int64), x_test / 255.0, y_test.astype(np.int64))
     data = load_images("mnist", data_path=str(write_npz(tmp_path / "scaled.npz", scaled)))
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.uint8
@@ -489,7 +447,7 @@ def test_npz_of_scaled_floats_and_int_labels_is_accepted(tmp_path):
 
 
 def test_read_npz_and_read_idx_round_trip(tmp_path):
-    splits = make_splits()
+    splits = random_splits()
     for loaded, expected in zip(read_npz(write_npz(tmp_path / "a.npz", splits)), splits):
         np.testing.assert_array_equal(loaded, expected)
     folder = write_idx_folder(tmp_path / "idx", splits, gz=True)
@@ -501,13 +459,13 @@ def test_read_npz_and_read_idx_round_trip(tmp_path):
 # --- describe_images --------------------------------------------------------
 
 def test_describe_found_npz(tmp_path):
-    path = write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", make_splits(train=30, test=12))
+    path = write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", random_splits(train=30, test=12))
     assert describe_images("mnist") == {"name": "mnist", "found": str(path), "looked_in": [str(path)],
                                         "train": 30, "test": 12, "problem": None}
 
 
 def test_describe_reads_idx_headers_only(tmp_path):
-    folder = write_idx_folder(tmp_path / "idx", make_splits(), gz=True)
+    folder = write_idx_folder(tmp_path / "idx", random_splits(), gz=True)
     # A body cut short shows the header alone was read: load would refuse this file.
     path = folder / "train-images-idx3-ubyte.gz"
     write_file(path, idx_bytes(np.zeros((50, 28, 28), np.uint8))[:100], gz=True)
@@ -530,7 +488,7 @@ def test_describe_reports_a_broken_file_as_a_problem(tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_describe_and_load_agree(tmp_path, name):
-    folder = write_idx_folder(tmp_path / "idx", make_splits(train=33, test=11))
+    folder = write_idx_folder(tmp_path / "idx", random_splits(train=33, test=11))
     info = describe_images(name, data_path=str(folder))
     data = load_images(name, data_path=str(folder))
     assert (info["train"], info["test"]) == (len(data.x_train), len(data.x_test)) == (33, 11)
