@@ -70,3 +70,22 @@ def interrupt_at(monkeypatch):
         return sent
 
     return arrange
+
+
+@pytest.fixture(scope="session")
+def blob_run(runner, tmp_path_factory):
+    """mnist-lenet trained once per session on learnable blobs (tests/mnist_files.py).
+
+    Returns {"summary": fit's JSON, "out": the runs folder, "data": the .npz}.
+    The data is passed with --data, so no search for the real datasets happens.
+    Tests that change the run must work on a copy of its folder.
+    """
+    from mnist_files import blob_splits, write_npz
+
+    root = tmp_path_factory.mktemp("blob-run")
+    data = write_npz(root / "blobs.npz", blob_splits())
+    args = ["fit", "mnist-lenet", "--epochs", "10", "--batch-size", "32", "--data", str(data),
+            "--out", str(root / "runs"), "--quiet", "--json"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return {"summary": json.loads(result.stdout), "out": root / "runs", "data": data}
