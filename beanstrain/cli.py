@@ -3,6 +3,8 @@
     beanstrain fit --dataset beans4 --model hidden2
     beanstrain eval beans4-hidden2 --min-accuracy 0.9
     beanstrain list
+    beanstrain data
+    beanstrain predict my_digit.png --run mnist-lenet
 
 Exit codes: 0 success, 1 a run or a gate failed, 2 a usage error.  Heavy
 imports (TensorFlow, Keras, matplotlib) happen inside the commands that
@@ -55,6 +57,9 @@ def cli():
     beanstrain fit --dataset beans4 --model hidden2  train the course's 2-2-1 net
     beanstrain fit beans4-hidden2 --epochs 200       a recipe, with a flag overriding it
     beanstrain eval beans4-hidden2 --min-accuracy 0.9    exit 1 below the bar
+    beanstrain data                                  where MNIST and Fashion-MNIST were found
+    beanstrain fit mnist-lenet                       LeNet-5 on MNIST, the course's settings
+    beanstrain predict my_digit.png --run mnist-lenet    classify your own drawing
 
     Every run gets its own folder under runs/ with the model, config.json,
     metrics.json, history.csv and pictures.
@@ -204,6 +209,86 @@ def eval_command(target, out, min_accuracy, data_path, as_json):
     if not result["passed"]:
         accuracy = result["metrics"].get("accuracy", 0.0)
         click.echo(f"Error: test accuracy {accuracy:.4f} is below --min-accuracy {min_accuracy}", err=True)
+        sys.exit(1)
+
+
+@cli.command("data", context_settings=CONTEXT)
+@click.argument("name", required=False)
+@click.option("--data", "data_path", help="Look only here: a .npz or a folder of the four IDX files.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of text.")
+def data_command(name, data_path, as_json):
+    """Show where each image dataset (or NAME) was found and its split sizes, or every place looked in.
+
+    Reads file headers only, so it answers at once. Exits 1 when NAME is
+    given and cannot be used (not found, or the file found is broken).
+
+    \b
+    beanstrain data
+    beanstrain data mnist --data ~/Downloads/mnist.npz
+    beanstrain data fashion-mnist --json
+    """
+    from beanstrain.images import IMAGE_DATASETS, describe_images, how_to_get
+
+    infos = [describe_images(one, data_path) for one in ([name] if name else IMAGE_DATASETS)]
+    if as_json:
+        emit_json(infos)
+    else:
+        for info in infos:
+            if info["problem"]:
+                click.echo(f"{info['name']}: found {info['found']} but it cannot be read: {info['problem']}")
+            elif info["found"]:
+                click.echo(f"{info['name']}: {info['found']} ({info['train']:,} train / {info['test']:,} test)")
+            else:
+                click.echo(f"{info['name']}: not found; looked in:")
+                for place in info["looked_in"]:
+                    click.echo(f"    {place}")
+                click.echo(f"  to get it: {how_to_get(info['name'])}")
+    if name and (infos[0]["problem"] or not infos[0]["found"]):
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("--run", "target", metavar="RECIPE|RUN_DIR",
+              help="The newest finished run of RECIPE, or a run folder (default: the newest finished run "
+                   "trained on images).")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--invert/--no-invert", default=None,
+              help="Force inverting the image or not (default: invert when the border is lighter than "
+                   "mid-grey, i.e. a dark digit on light paper).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Save each image beside its probability bars here.")
+def predict(images, target, out, invert, as_json, plot):
+    """Predict the class of your own 28x28-or-larger images (PNG, BMP, JPEG) with a trained run.
+
+    Each image is made to look like MNIST: grey, inverted when it is dark on
+    light, the ink cropped, fitted into 20x20 and centred in 28x28. A file that
+    cannot be read gets a one-line error; the others are still predicted, and
+    the command exits 1 at the end.
+
+    \b
+    beanstrain predict my_digit.png --run mnist-lenet
+    beanstrain predict *.png --run runs/mnist-lenet/20261123-153012-1 --json
+    beanstrain predict shirt.jpg --run fashion-lenet --plot shirt-bars.png
+    """
+    from beanstrain.predict import check_plot_path, plot_prediction, predict_images
+
+    plot_path = check_plot_path(plot)
+    prediction = predict_images(list(images), target, out=out, invert=invert)
+    if as_json:
+        emit_json(prediction.results)
+    else:
+        click.echo(f"run: {prediction.run_dir} ({prediction.dataset})")
+    for result in prediction.results:
+        if "error" in result:
+            click.echo(f"Error: {result['error']}", err=True)
+        elif not as_json:
+            inverted = ", inverted" if result["inverted"] else ""
+            click.echo(f"{result['file']}: {result['label']} (probability {result['probability']:.4f}{inverted})")
+    if plot_path and plot_prediction(prediction, plot_path) and not as_json:
+        click.echo(f"picture: {plot_path}")
+    if prediction.failed:
         sys.exit(1)
 
 

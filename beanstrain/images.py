@@ -229,6 +229,13 @@ def _download_or_explain(image_set: ImageSet, places: list[Path], download: bool
             return keras_download(image_set.name)
         except Exception as error:  # no network, no Keras, a bad cache: all end in the one message below
             reason = f"Keras's download failed ({_first_line(error)})"
+    looked = ", ".join(str(place) for place in places)
+    raise RunError(f"{image_set.name} was not found (looked in {looked}) and {reason}; {how_to_get(image_set.name)}")
+
+
+def how_to_get(name: str) -> str:
+    """How to put `name` where it is looked for, on a machine with no network (one line)."""
+    image_set = lookup("dataset", name, IMAGE_DATASETS)
     cache = keras_cache_dir()
     if image_set.keras_file.endswith(".npz"):
         copy = f"copy {image_set.keras_file} to {cache}/"
@@ -236,9 +243,7 @@ def _download_or_explain(image_set: ImageSet, places: list[Path], download: bool
         copy = f"copy the four {image_set.name} IDX .gz files to {cache / image_set.keras_file}/"
     if image_set.system_dirs:
         copy += f", install Debian's dataset-{image_set.name} package,"
-    looked = ", ".join(str(place) for place in places)
-    raise RunError(f"{image_set.name} was not found (looked in {looked}) and {reason}; "
-                   f"{copy} or {HOW_TO_PASS}")
+    return f"{copy} or {HOW_TO_PASS}"
 
 
 def _check_given_path(image_set: ImageSet, path: Path) -> Path:

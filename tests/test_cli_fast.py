@@ -22,7 +22,11 @@ def test_cli_import_does_not_load_heavy_libraries():
     assert loaded.strip() == "[]"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"]] + [[name, "--help"] for name in SUBCOMMANDS])
+# `data` reads file headers only: it answers at once, with or without the datasets on this machine.
+QUICK_COMMANDS = [["--help"], ["list"], ["list", "--json"], ["data"], ["data", "--json"], ["data", "mnist"]]
+
+
+@pytest.mark.parametrize("args", QUICK_COMMANDS + [[name, "--help"] for name in SUBCOMMANDS])
 def test_quick_commands_do_not_load_heavy_libraries(args):
     code = ("import sys\nfrom beanstrain.cli import cli\n"
             f"try:\n    cli.main({args!r}, prog_name='beanstrain')\nexcept SystemExit:\n    pass\n"

@@ -1,0 +1,122 @@
+"""Classifying a person's own images with a network trained on MNIST or Fashion-MNIST.
+
+    >>> prediction = predict_images(["my_digit.png", "notes.txt"], target="mnist-lenet", out=Path("runs"))
+    >>> prediction.results[0]
+    {'file': 'my_digit.png', 'predicted': 7, 'label': '7', 'probability': 0.98,
+     'probabilities': [...], 'inverted': True}
+    >>> prediction.results[1]
+    {'file': 'notes.txt', 'error': 'notes.txt holds text, not a PNG, BMP or JPEG image; ...'}
+
+Each file is read by `digits.read_digit` (grey, inverted when dark on light
+unless `invert` says otherwise, fitted into 28x28 like MNIST).  A file that
+cannot be read gets an error entry and the others are still predicted.  The
+model is the newest finished run of a recipe, or a run folder, or, when
+neither is given, the newest finished run trained on images; its file is
+checked against the SHA-256 recorded at training and loaded in Keras's safe
+mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from beanstrain import runs
+from beanstrain.digits import read_digit
+from beanstrain.errors import RunError, UsageError
+
+
+@dataclass
+class Prediction:
+    """What `predict_images` found: the run used, its class names, and one result per file."""
+
+    run_dir: Path
+    dataset: str
+    class_names: tuple[str, ...]
+    results: list[dict]
+    images: np.ndarray  # (N, 28, 28) of the files read, in the order of the results without errors
+
+    @property
+    def failed(self) -> list[dict]:
+        return [result for result in self.results if "error" in result]
+
+
+def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
+    """The run folder and config of the model to use; a run trained on a non-image set is refused."""
+    from beanstrain.datasets import is_image_dataset
+
+    if target:
+        run_dir = runs.resolve_run(target, out)
+        config = runs.read_json(run_dir / runs.CONFIG)
+    else:
+        image_runs = [(run_dir, config) for run_dir, config in runs.list_runs(out)
+                      if config.get("state") == runs.FINISHED
+                      and is_image_dataset(config.get("recipe", {}).get("dataset", ""))]
+        if not image_runs:
+            out_flag = f" --out {out}" if str(out) != "runs" else ""
+            raise RunError(f"no finished run trained on images under {out}; train one first: "
+                           f"beanstrain fit mnist-lenet{out_flag}")
+        run_dir, config = image_runs[-1]
+    dataset = config.get("recipe", {}).get("dataset", "")
+    if not is_image_dataset(dataset):
+        raise UsageError(f"{run_dir} was trained on {dataset or 'an unknown dataset'}, not on 28x28 images; "
+                         "predict needs a run of mnist or fashion-mnist (e.g. --run mnist-lenet)")
+    return run_dir, config
+
+
+def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
+    """Predict every readable file with one call of the network; unreadable files get an error entry."""
+    from beanstrain.images import IMAGE_DATASETS
+    from beanstrain.pipeline import load_run_model, predictor
+
+    run_dir, config = find_image_run(target, out)
+    recipe = config["recipe"]
+    class_names = IMAGE_DATASETS[recipe["dataset"]].class_names
+    model = load_run_model(run_dir, config)
+    results, images = [], []
+    for file in files:
+        try:
+            image, inverted = read_digit(file, invert=invert)
+        except (UsageError, RunError) as error:
+            results.append({"file": str(file), "error": str(error)})
+            continue
+        results.append({"file": str(file), "inverted": inverted})
+        images.append(image)
+    images = np.asarray(images, dtype=np.float32).reshape(len(images), 28, 28)
+    if len(images):
+        probabilities = predictor(model, recipe["model"])(images[..., None])
+        readable = (result for result in results if "error" not in result)
+        for result, row in zip(readable, probabilities):
+            predicted = int(np.argmax(row))
+            inverted = result.pop("inverted")
+            result.update(predicted=predicted, label=class_names[predicted], probability=float(row[predicted]),
+                          probabilities=[float(value) for value in row], inverted=inverted)
+    return Prediction(run_dir, recipe["dataset"], class_names, results, images)
+
+
+def check_plot_path(plot: str | Path | None) -> Path | None:
+    """Refuse a --plot whose folder does not exist, before any work starts."""
+    if plot is None:
+        return None
+    path = Path(plot).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--plot {path} is a folder; give a file name such as predictions.png")
+    if not path.parent.is_dir():
+        raise UsageError(f"--plot {path}: folder {path.parent} does not exist")
+    return path
+
+
+def plot_prediction(prediction: Prediction, path: Path) -> str | None:
+    """The course's picture of the files read: each image beside its probability bars, predicted bar red."""
+    from beanstrain.image_plots import plot_digit_predictions
+
+    readable = [result for result in prediction.results if "error" not in result]
+    if not readable:
+        return None
+    probabilities = np.asarray([result["probabilities"] for result in readable])
+    captions = [f"{Path(result['file']).name}: {result['label']} ({result['probability']:.2f})"
+                for result in readable]
+    plot_digit_predictions(prediction.images, probabilities, captions, prediction.class_names, path)
+    return str(path)

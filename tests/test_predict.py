@@ -1,0 +1,126 @@
+"""`beanstrain predict` through the CLI, with the session's LeNet run trained on blobs (conftest.blob_run).
+
+The network never saw a drawn digit, so these tests check what predict does
+with files (reading, inverting, errors, JSON, the picture), not whether it
+reads a seven as 7.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_files import isolate_image_data
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    isolate_image_data(tmp_path, monkeypatch)
+
+
+def draw_seven(path: Path, ink: int, paper: int) -> Path:
+    picture = Image.new("L", (90, 110), paper)
+    ImageDraw.Draw(picture).line([(15, 15), (75, 15), (35, 100)], fill=ink, width=9)
+    picture.save(path)
+    return path
+
+
+@pytest.fixture
+def sevens(tmp_path):
+    """The same seven, light on dark (like MNIST) and dark on light (like a drawing on paper)."""
+    return (draw_seven(tmp_path / "light.png", ink=255, paper=0),
+            draw_seven(tmp_path / "dark.png", ink=0, paper=255))
+
+
+def predict_json(invoke, blob_run, *args, exit_code=0):
+    result = invoke("predict", *args, "--out", blob_run["out"], "--json", exit_code=exit_code)
+    return json.loads(result.stdout), result
+
+
+def test_json_shape(invoke, blob_run, sevens):
+    results, _ = predict_json(invoke, blob_run, *sevens, "--run", "mnist-lenet")
+    assert [entry["file"] for entry in results] == [str(path) for path in sevens]
+    for entry in results:
+        assert set(entry) == {"file", "predicted", "label", "probability", "probabilities", "inverted"}
+        assert len(entry["probabilities"]) == 10 and sum(entry["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+        assert entry["predicted"] == int(np.argmax(entry["probabilities"])) and entry["label"] == str(entry["predicted"])
+        assert entry["probability"] == max(entry["probabilities"])
+
+
+def test_dark_on_light_is_inverted_to_the_same_prediction(invoke, blob_run, sevens):
+    light, dark = predict_json(invoke, blob_run, *sevens)[0]  # no --run: the newest image run
+    assert light["inverted"] is False and dark["inverted"] is True
+    np.testing.assert_allclose(light["probabilities"], dark["probabilities"], atol=1e-5)
+
+
+def test_invert_flags_override_the_rule(invoke, blob_run, sevens):
+    kept = predict_json(invoke, blob_run, sevens[1], "--no-invert")[0][0]
+    inverted = predict_json(invoke, blob_run, sevens[1])[0][0]
+    assert kept["inverted"] is False
+    assert not np.allclose(kept["probabilities"], inverted["probabilities"], atol=1e-4)
+    assert predict_json(invoke, blob_run, sevens[0], "--invert")[0][0]["inverted"] is True
+
+
+def test_a_bad_file_among_good_ones(invoke, blob_run, sevens, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    results, result = predict_json(invoke, blob_run, sevens[0], notes, tmp_path / "missing.png", sevens[1],
+                                   exit_code=1)
+    assert [("error" in entry) for entry in results] == [False, True, True, False]
+    assert results[1] == {"file": str(notes), "error": f"{notes} holds text, not a PNG, BMP or JPEG image; "
+                                                       "save the drawing as PNG or JPEG"}
+    assert results[2]["error"] == f"{tmp_path / 'missing.png'} does not exist"
+    assert result.stderr.count("Error: ") == 2
+
+
+def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
+    picture = tmp_path / "bars.png"
+    result = invoke("predict", *sevens, "--out", blob_run["out"], "--plot", picture)
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"run: {blob_run['summary']['run_dir']} (mnist)"
+    assert lines[1].startswith(f"{sevens[0]}: ") and "probability" in lines[1] and "inverted" not in lines[1]
+    assert lines[2].endswith(", inverted)") and lines[3] == f"picture: {picture}"
+    assert picture.read_bytes().startswith(PNG_MAGIC)
+    assert not list(tmp_path.glob(".bars-*"))  # written atomically: no temporary file left behind
+
+
+def test_plot_into_a_missing_folder_is_refused_first(invoke, blob_run, sevens, tmp_path):
+    result = invoke("predict", sevens[0], "--out", blob_run["out"], "--plot", tmp_path / "no" / "bars.png",
+                    exit_code=2)
+    assert "does not exist" in result.output
+
+
+def test_a_run_on_a_toy_set_is_refused(invoke, fit_json, sevens, tmp_path):
+    fit_json("beans7-neuron", "--epochs", "1")
+    result = invoke("predict", sevens[0], "--run", "beans7-neuron", "--out", tmp_path / "runs", exit_code=2)
+    assert "was trained on beans7, not on 28x28 images" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_no_image_run_names_the_command(invoke, sevens, tmp_path):
+    result = invoke("predict", sevens[0], "--out", tmp_path / "runs", exit_code=1)
+    assert "train one first: beanstrain fit mnist-lenet" in result.output
+
+
+def test_a_changed_model_file_is_refused(invoke, blob_run, sevens, tmp_path):
+    run_dir = tmp_path / "runs" / "mnist-lenet" / "copy"
+    shutil.copytree(blob_run["summary"]["run_dir"], run_dir)
+    with open(run_dir / "model.keras", "ab") as model_file:
+        model_file.write(b"\0")
+    result = invoke("predict", sevens[0], "--run", run_dir, exit_code=1)
+    assert "has changed since it was trained" in result.output
+
+
+def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path):
+    summary = fit_json("--dataset", "fashion-mnist", "--model", "mlp512", "--epochs", "1", "--data", blob_run["data"])
+    entry = json.loads(invoke("predict", sevens[0], "--run", summary["run_dir"], "--json").stdout)[0]
+    fashion = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot")
+    assert entry["label"] == fashion[entry["predicted"]]
