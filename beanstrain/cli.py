@@ -260,7 +260,7 @@ def data_command(name, data_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Save each image beside its probability bars here.")
 def predict(images, target, out, invert, as_json, plot):
-    """Predict the class of your own 28x28-or-larger images (PNG, BMP, JPEG) with a trained run.
+    """Predict the class of your own images (PNG, BMP or JPEG, any size) with a trained image run.
 
     Each image is made to look like MNIST: grey, inverted when it is dark on
     light, the ink cropped, fitted into 20x20 and centred in 28x28. A file that

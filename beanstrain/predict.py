@@ -50,6 +50,7 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     if target:
         run_dir = runs.resolve_run(target, out)
         config = runs.read_json(run_dir / runs.CONFIG)
+        runs.require_finished(run_dir, config)  # a run folder named directly may be unfinished
     else:
         image_runs = [(run_dir, config) for run_dir, config in runs.list_runs(out)
                       if config.get("state") == runs.FINISHED

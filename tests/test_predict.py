@@ -124,3 +124,12 @@ def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_p
     fashion = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
     assert entry["label"] == fashion[entry["predicted"]]
+
+
+def test_an_unfinished_run_folder_is_refused(invoke, blob_run, sevens, tmp_path):
+    run_dir = tmp_path / "runs" / "mnist-lenet" / "copy"
+    shutil.copytree(blob_run["summary"]["run_dir"], run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "state": "interrupted"}))
+    result = invoke("predict", sevens[0], "--run", run_dir, exit_code=1)
+    assert "is interrupted, not finished: continue it with: beanstrain fit --resume" in result.output
