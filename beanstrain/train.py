@@ -253,10 +253,10 @@ class CompiledTrainer:
                 on_chunk(epoch, history)
             if done < count or history.diverged_at() or (should_stop and should_stop()):
                 break
-            # The first call includes compiling; size chunks from the later ones.
-            if calls == 1:
-                chunk = 10
-            else:
+            # The first call includes compiling and says nothing about the pace: the
+            # second runs one epoch too, and chunks are sized from then on, so a run
+            # of slow epochs still reports every epoch.
+            if calls > 1:
                 per_epoch = max(elapsed / done, 1e-6)
                 chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10, capacity))
         return history
