@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from beanstrain.backend import load_keras
-from beanstrain.datasets import BINARY, MULTICLASS, REGRESSION
+from beanstrain.datasets import BINARY, REGRESSION
 from beanstrain.errors import UsageError, lookup
 
 

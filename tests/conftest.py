@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -89,3 +90,12 @@ def blob_run(runner, tmp_path_factory):
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     return {"summary": json.loads(result.stdout), "out": root / "runs", "data": data}
+
+
+@pytest.fixture(scope="session")
+def trained_run(runner, tmp_path_factory):
+    """One finished beans7-neuron run for tests that copy or read a run folder; never modify it in place."""
+    out = tmp_path_factory.mktemp("trained")
+    result = runner.invoke(cli, ["fit", "beans7-neuron", "--epochs", "3", "--out", str(out), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["run_dir"])

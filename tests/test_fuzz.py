@@ -134,16 +134,6 @@ def test_idx_files(runner, tmp_path, gz, no_pictures):
     assert codes.count(0) < len(codes) // 2
 
 
-@pytest.fixture(scope="module")
-def trained_run(runner, tmp_path_factory):
-    from beanstrain.cli import cli
-
-    out = tmp_path_factory.mktemp("fuzz-run")
-    result = runner.invoke(cli, ["fit", "beans7-neuron", "--epochs", "2", "--out", str(out), "--json", "--quiet"])
-    assert result.exit_code == 0, result.output
-    return Path(json.loads(result.stdout)["run_dir"])
-
-
 @pytest.mark.parametrize("sha", ["kept", "matching"])
 def test_keras_files(runner, trained_run, tmp_path, sha):
     """A replaced model.keras: with the recorded SHA-256 kept it is refused unread; with a matching one

@@ -120,16 +120,6 @@ def test_image_npz_with_nan_is_refused_before_training(invoke, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.fixture(scope="module")
-def trained_run(runner, tmp_path_factory):
-    from beanstrain.cli import cli
-
-    out = tmp_path_factory.mktemp("trained")
-    result = runner.invoke(cli, ["fit", "beans7-neuron", "--epochs", "3", "--out", str(out), "--json", "--quiet"])
-    assert result.exit_code == 0, result.output
-    return Path(json.loads(result.stdout)["run_dir"])
-
-
 def copy_run(run_dir: Path, destination: Path) -> Path:
     import shutil
 
