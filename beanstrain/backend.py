@@ -9,23 +9,53 @@ prediction and plotting do:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import sys
 
 
 def load_keras():
     """Keras on the TensorFlow backend, with TensorFlow's C++ start-up chatter silenced."""
-    # Both must be set before the first import to take effect; a user's own
-    # setting wins.
+    # These must be set before the first import to take effect; a user's own
+    # setting wins, and a user who sets TF_CPP_MIN_LOG_LEVEL sees every line.
+    show_native_logs = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     # Level 3 also hides the CUDA probe's error lines on machines without a GPU.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # TensorFlow turns its oneDNN kernels on only for some CPUs; elsewhere its
     # own convolutions train LeNet-5 about three times slower.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    import keras
+    first_import = "tensorflow" not in sys.modules
+    with _native_stderr_silenced() if first_import and not show_native_logs else contextlib.nullcontext():
+        import keras
 
     return keras
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for the block.
+
+    TensorFlow's import writes notices (absl's start-up warning, the oneDNN
+    and CUDA-probe lines) straight to descriptor 2, before its log level
+    applies; they would open every run's output.  Python's own errors are
+    raised after the block and still shown.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 at all: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def load_tensorflow():

@@ -154,3 +154,18 @@ def test_device_gpu_without_gpu_is_a_usage_error(invoke, tmp_path):
         pytest.skip("this machine has a GPU")
     result = invoke("fit", "beans4-hidden2", "--device", "gpu", "--out", tmp_path, exit_code=2)
     assert "sees no GPU" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_quiet_run_prints_nothing_on_stderr(tmp_path):
+    """TensorFlow's native start-up notices are kept out of beanstrain's output."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    finished = subprocess.run([sys.executable, "-m", "beanstrain", "fit", "beans7-neuron", "--epochs", "2",
+                               "--quiet", "--json", "--out", str(tmp_path)],
+                              capture_output=True, text=True, env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    assert json.loads(finished.stdout)["recipe"] == "beans7-neuron"
