@@ -194,7 +194,7 @@ def eval_command(target, out, min_accuracy, data_path, as_json):
     beanstrain eval beans4-hidden2 --min-accuracy 0.9
     beanstrain eval runs/beans4-hidden2/20261123-153012-1 --json
     """
-    from beanstrain.pipeline import eval_run
+    from beanstrain.evaluation import eval_run
 
     result = eval_run(target, out=out, min_accuracy=min_accuracy, data_path=data_path)
     if as_json:

@@ -174,3 +174,10 @@ def build_model(name: str, input_shape, task: str, num_classes: int):
     network = get_network(name)
     shape = model_input_shape(name, tuple(input_shape))
     return network.build(shape, output_layer(task, num_classes))
+
+
+def model_inputs(name: str, x):
+    """Samples in the form a network takes: flat networks see 28x28x1 images as 784-vectors."""
+    if get_network(name).input_kind == "flat" and x.ndim > 2:
+        return x.reshape(len(x), -1)
+    return x

@@ -1,14 +1,14 @@
-"""What `beanstrain fit` and `beanstrain eval` do, end to end, as library calls.
+"""What `beanstrain fit` does, end to end, as library calls: a new run, or the resumption of one.
 
     >>> recipe = resolve_recipe("beans4-hidden2")
     >>> summary = fit_run(recipe, out=Path("runs"))
     >>> summary["metrics"]["test"]["accuracy"]
     0.93
-    >>> result = eval_run("beans4-hidden2", out=Path("runs"), min_accuracy=0.9)
+    >>> summary = resume_run(Path("runs/beans4-hidden2/20261123-153012-1"))
 
 Every value is checked before a run folder exists; the run folder records
 everything the run used (resolved recipe, seed, device, engine, versions)
-beside what it produced.
+beside what it produced.  Judging a trained run is `beanstrain.evaluation`'s.
 """
 
 from __future__ import annotations
@@ -17,20 +17,17 @@ import contextlib
 import math
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from beanstrain import runs
-from beanstrain.datasets import REGRESSION, Dataset, load_dataset
+from beanstrain.datasets import Dataset, load_dataset
 from beanstrain.errors import Interrupted, RunError, UsageError
+from beanstrain.evaluation import evaluate, predictor
+from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
-
-
-# Forward passes outside training take this many samples at a time.
-PREDICT_SLICE = 8192
 
 
 def echo(message: str, stream=None) -> None:
@@ -43,15 +40,6 @@ def check_finite(dataset: Dataset) -> None:
                           ("test inputs", dataset.x_test), ("test targets", dataset.y_test)):
         if not np.all(np.isfinite(values)):
             raise RunError(f"{dataset.name}: the {split} contain NaN or infinite values; fix the data first")
-
-
-def model_inputs(model_name: str, x: np.ndarray) -> np.ndarray:
-    """Flat networks see each sample as one vector (28x28x1 images become 784-vectors)."""
-    from beanstrain.models import get_network
-
-    if get_network(model_name).input_kind == "flat" and x.ndim > 2:
-        return x.reshape(len(x), -1)
-    return x
 
 
 def split_train(dataset: Dataset, recipe: Recipe):
@@ -76,38 +64,6 @@ def clamp_batch(batch_size: int, samples: int, stream) -> int:
              stream)
         return samples
     return batch_size
-
-
-def evaluate(model, x, y, loss_name: str, accuracy: str | None) -> dict:
-    """Loss and accuracy over (x, y), the figures `model.evaluate` reports.
-
-    Computed from plain forward passes in large slices: `model.evaluate` traces
-    a new function on every call, which costs more than a toy set's whole evaluation.
-    """
-    from beanstrain.objectives import make_loss
-
-    loss_fn = make_loss(loss_name)
-    loss_sum, correct = 0.0, 0
-    for start in range(0, len(x), PREDICT_SLICE):
-        x_part, y_part = x[start:start + PREDICT_SLICE], y[start:start + PREDICT_SLICE]
-        predicted = model(x_part, training=False)
-        loss_sum += float(loss_fn(y_part, predicted)) * len(x_part)
-        correct += count_correct(accuracy, y_part, predicted.numpy())
-    figures = {"loss": loss_sum / len(x)}
-    if accuracy:
-        figures["accuracy"] = correct / len(x)
-    return figures
-
-
-def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) -> int:
-    """Right predictions, counted as Keras's binary, sparse and categorical accuracy metrics count them."""
-    if accuracy is None:
-        return 0
-    if accuracy == "binary":
-        return int(np.sum((y_pred > 0.5).astype(y_true.dtype) == y_true))
-    if accuracy == "sparse":
-        return int(np.sum(y_pred.argmax(axis=-1) == y_true.reshape(-1)))
-    return int(np.sum(y_pred.argmax(axis=-1) == y_true.argmax(axis=-1)))
 
 
 @dataclass
@@ -267,9 +223,9 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         if diverged or stopped:
             saved_epoch = keeper.save()
         else:
-            metrics = {"train": evaluate(model, session.data.x, session.data.y, session.loss_name, session.accuracy),
-                       "test": evaluate(model, model_inputs(recipe.model, dataset.x_test),
-                                        session.encode(dataset.y_test), session.loss_name, session.accuracy)}
+            metrics = {split: evaluate(model, recipe.model, x, y, session.loss_name, session.accuracy)
+                       for split, x, y in (("train", session.data.x, session.data.y),
+                                           ("test", dataset.x_test, session.encode(dataset.y_test)))}
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done})
@@ -327,15 +283,6 @@ def _device_scope(device: dict):
     return load_tensorflow().device(device["tf_device"])
 
 
-def predictor(model, model_name: str):
-    """A plain function inputs -> outputs for the pictures, in large batches without Keras's per-call overhead."""
-    def predict(x):
-        x = model_inputs(model_name, np.asarray(x, dtype=np.float32))
-        return np.concatenate([model(x[start:start + PREDICT_SLICE], training=False).numpy()
-                               for start in range(0, len(x), PREDICT_SLICE)])
-    return predict
-
-
 def draw_pictures(run_dir: Path, dataset: Dataset, model, recipe: Recipe, columns, rows) -> list[str]:
     if dataset.is_image:
         from beanstrain.image_plots import plot_image_run
@@ -344,60 +291,3 @@ def draw_pictures(run_dir: Path, dataset: Dataset, model, recipe: Recipe, column
     from beanstrain.plots import plot_toy_run
 
     return plot_toy_run(run_dir, dataset, predictor(model, recipe.model), columns, rows)
-
-
-def load_run_model(run_dir: Path, config: dict):
-    """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
-    from beanstrain.backend import load_keras
-
-    path = run_dir / runs.MODEL
-    retrain = f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}"
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no {runs.MODEL}; {retrain}")
-    expected = config.get("model_sha256")
-    if not expected:
-        raise RunError(f"{run_dir / runs.CONFIG} records no SHA-256 for {runs.MODEL}, so the file cannot be "
-                       f"checked and is not loaded; {retrain}")
-    if runs.file_sha256(path) != expected:
-        raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
-    if not zipfile.is_zipfile(path):
-        raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
-    try:
-        return load_keras().saving.load_model(path, safe_mode=True)
-    except Exception as error:  # a corrupt archive can fail in many ways inside Keras
-        raise RunError(f"{path} is not a loadable Keras model: {str(error).splitlines()[0]}") from None
-
-
-def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:
-    """Evaluate a finished run on its test data and write eval.json; `passed` honours the gate."""
-    from beanstrain.objectives import accuracy_kind, encode_targets
-    from beanstrain.recipes import Recipe
-
-    if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
-        raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    run_dir = runs.resolve_run(target, out)
-    config = runs.read_json(run_dir / runs.CONFIG)
-    runs.require_finished(run_dir, config)
-    recipe = Recipe(**config["recipe"])
-    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
-                           data_path or config.get("data_path"))
-    if min_accuracy is not None and dataset.task == REGRESSION:
-        raise UsageError(f"--min-accuracy does not apply to {recipe.dataset}: a regression set has no accuracy")
-    model = load_run_model(run_dir, config)
-    x_test = model_inputs(recipe.model, dataset.x_test)
-    y_test = encode_targets(dataset.y_test, dataset.task, config["loss"], dataset.num_classes)
-    metrics = evaluate(model, x_test, y_test, config["loss"], accuracy_kind(dataset.task, config["loss"]))
-    result = {"run_dir": str(run_dir), "recipe": recipe.name, "data_source": dataset.source,
-              "test_samples": len(x_test), "metrics": metrics}
-    if dataset.is_image:
-        predicted = predictor(model, recipe.model)(dataset.x_test).argmax(axis=1)
-        result["per_class_accuracy"] = {
-            name: float(np.mean(predicted[dataset.y_test == index] == index)) if np.any(dataset.y_test == index)
-            else None for index, name in enumerate(dataset.class_names)}
-    passed = True
-    if min_accuracy is not None:
-        passed = metrics.get("accuracy", 0.0) >= min_accuracy
-        result["min_accuracy"] = min_accuracy
-    result["passed"] = passed
-    runs.write_json(run_dir / runs.EVAL, result)
-    return result

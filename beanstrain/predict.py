@@ -70,7 +70,7 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
     from beanstrain.images import IMAGE_DATASETS
-    from beanstrain.pipeline import load_run_model, predictor
+    from beanstrain.evaluation import load_run_model, predictor
 
     run_dir, config = find_image_run(target, out)
     recipe = config["recipe"]

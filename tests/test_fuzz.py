@@ -216,7 +216,7 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
 def test_checkpoint_files(runner, trained_run, tmp_path):
     """A damaged checkpoint.npz whose checkpoint.json names it: refused in one line, never unpickled."""
     from beanstrain.checkpoints import capture, write_checkpoint
-    from beanstrain.pipeline import load_run_model
+    from beanstrain.evaluation import load_run_model
 
     config = json.loads((trained_run / runs.CONFIG).read_text())
     model = load_run_model(trained_run, config)

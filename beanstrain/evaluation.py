@@ -1,0 +1,107 @@
+"""Judging a trained network: its figures on a dataset, loading a run's model safely, `beanstrain eval`.
+
+    >>> result = eval_run("beans4-hidden2", out=Path("runs"), min_accuracy=0.9)
+    >>> result["metrics"], result["passed"]
+    ({'loss': 0.073, 'accuracy': 0.93}, True)
+
+A run's model is loaded only after its file matches the SHA-256 recorded when
+it was saved, and only in Keras's safe mode, so a model file can never run
+code.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from beanstrain import runs
+from beanstrain.datasets import REGRESSION, load_dataset
+from beanstrain.errors import RunError, UsageError
+from beanstrain.models import model_inputs
+
+# Forward passes outside training take this many samples at a time.
+PREDICT_SLICE = 8192
+
+
+def predictor(model, model_name: str):
+    """A plain function inputs -> outputs, in large slices, without `model.predict`'s per-call tracing."""
+    def predict(x):
+        x = model_inputs(model_name, np.asarray(x, dtype=np.float32))
+        return np.concatenate([model(x[start:start + PREDICT_SLICE], training=False).numpy()
+                               for start in range(0, len(x), PREDICT_SLICE)])
+    return predict
+
+
+def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
+    """Loss and accuracy of predictions, the figures `model.evaluate` reports."""
+    from beanstrain.objectives import make_loss
+    from beanstrain.train import count_correct
+
+    results = {"loss": float(make_loss(loss_name)(y_true, y_pred))}
+    if accuracy:
+        results["accuracy"] = float(count_correct(accuracy, y_true, y_pred)) / len(y_true)
+    return results
+
+
+def evaluate(model, model_name: str, x, y, loss_name: str, accuracy: str | None) -> dict:
+    return figures(y, predictor(model, model_name)(x), loss_name, accuracy)
+
+
+def load_run_model(run_dir: Path, config: dict):
+    """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
+    from beanstrain.backend import load_keras
+
+    path = run_dir / runs.MODEL
+    retrain = f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}"
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {runs.MODEL}; {retrain}")
+    expected = config.get("model_sha256")
+    if not expected:
+        raise RunError(f"{run_dir / runs.CONFIG} records no SHA-256 for {runs.MODEL}, so the file cannot be "
+                       f"checked and is not loaded; {retrain}")
+    if runs.file_sha256(path) != expected:
+        raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
+    try:
+        return load_keras().saving.load_model(path, safe_mode=True)
+    except Exception as error:  # a corrupt archive can fail in many ways inside Keras
+        raise RunError(f"{path} is not a loadable Keras model: {str(error).splitlines()[0]}") from None
+
+
+def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:
+    """Evaluate a finished run on its test data and write eval.json; `passed` honours the gate."""
+    from beanstrain.objectives import accuracy_kind, encode_targets
+    from beanstrain.recipes import Recipe
+
+    if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
+        raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
+    run_dir = runs.resolve_run(target, out)
+    config = runs.read_json(run_dir / runs.CONFIG)
+    runs.require_finished(run_dir, config)
+    recipe = Recipe(**config["recipe"])
+    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
+                           data_path or config.get("data_path"))
+    if min_accuracy is not None and dataset.task == REGRESSION:
+        raise UsageError(f"--min-accuracy does not apply to {recipe.dataset}: a regression set has no accuracy")
+    model = load_run_model(run_dir, config)
+    y_test = encode_targets(dataset.y_test, dataset.task, config["loss"], dataset.num_classes)
+    # One pass over the test set gives the figures and, for images, the per-class accuracy.
+    y_pred = predictor(model, recipe.model)(dataset.x_test)
+    metrics = figures(y_test, y_pred, config["loss"], accuracy_kind(dataset.task, config["loss"]))
+    result = {"run_dir": str(run_dir), "recipe": recipe.name, "data_source": dataset.source,
+              "test_samples": len(y_test), "metrics": metrics}
+    if dataset.is_image:
+        predicted = y_pred.argmax(axis=1)
+        result["per_class_accuracy"] = {
+            name: float(np.mean(predicted[dataset.y_test == index] == index)) if np.any(dataset.y_test == index)
+            else None for index, name in enumerate(dataset.class_names)}
+    passed = True
+    if min_accuracy is not None:
+        passed = metrics.get("accuracy", 0.0) >= min_accuracy
+        result["min_accuracy"] = min_accuracy
+    result["passed"] = passed
+    runs.write_json(run_dir / runs.EVAL, result)
+    return result
