@@ -81,6 +81,14 @@ def test_list_json(invoke):
         (["fit", "--dataset", "beans4"], "give a RECIPE"),
         (["fit", "--dataset", "beans4", "--model", "lenet5"], "needs 28x28 images"),
         (["fit", "missing.toml"], "recipe file missing.toml does not exist"),
+        (["fit", "beans4-hidden2", "--batch-size", "0"], "batch size must be a positive integer"),
+        (["fit", "beans4-hidden2", "--epochs", "-5"], "epochs must be a positive integer"),
+        (["fit", "beans4-hidden2", "--learning-rate", "inf"], "learning rate must be a positive finite"),
+        (["fit", "beans4-hidden2", "--learning-rate", "-1"], "learning rate must be a positive finite"),
+        (["fit", "beans4-hidden2", "--validation-split", "-0.1"], "validation split must be in [0, 1)"),
+        (["fit", "beans4-hidden2", "--seed", "-3"], "seed must be between"),
+        (["fit", "beans4-hidden2", "--noise", "inf"], "noise must be a finite number"),
+        (["fit", "beans4-hidden2", "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(invoke, tmp_path, args, message):

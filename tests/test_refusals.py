@@ -44,22 +44,6 @@ def test_bad_recipe_file_values(invoke, tmp_path, text, message):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["fit", "beans4-hidden2", "--batch-size", "0"], "batch size must be a positive integer"),
-    (["fit", "beans4-hidden2", "--epochs", "-5"], "epochs must be a positive integer"),
-    (["fit", "beans4-hidden2", "--learning-rate", "inf"], "learning rate must be a positive finite"),
-    (["fit", "beans4-hidden2", "--learning-rate", "-1"], "learning rate must be a positive finite"),
-    (["fit", "beans4-hidden2", "--validation-split", "-0.1"], "validation split must be in [0, 1)"),
-    (["fit", "beans4-hidden2", "--seed", "-3"], "seed must be between"),
-    (["fit", "beans4-hidden2", "--noise", "inf"], "noise must be a finite number"),
-    (["fit", "beans4-hidden2", "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
-])
-def test_more_bad_flags(invoke, tmp_path, args, message):
-    result = invoke(*args, "--out", tmp_path / "runs", exit_code=2)
-    assert message in one_line(result)
-    assert not (tmp_path / "runs").exists()
-
-
 def test_out_that_cannot_be_written(invoke, tmp_path):
     (tmp_path / "file").write_text("x")
     result = invoke("fit", "beans4-hidden2", "--out", tmp_path / "file" / "runs", exit_code=2)
