@@ -43,21 +43,27 @@ class TrainingState:
     epoch: int
     weights: list[np.ndarray]
     optimizer_variables: list[np.ndarray]
-    history_rows: list[list[float]]
+    history_rows: list[list[float]]  # may run past `epoch` (a run's live history); its first `epoch` rows count
     train_seconds: float
 
 
 def capture(model, optimizer, epoch: int, rows, train_seconds: float) -> TrainingState:
+    """The state after `epoch` epochs: copies of the weights and optimizer variables.
+
+    `rows` is kept as it is, not copied: a run's history only grows, so its
+    first `epoch` rows stay this state's; copying it after every chunk would
+    cost time that grows with the square of the epochs.
+    """
     return TrainingState(epoch, [np.array(value) for value in model.get_weights()],
                          [np.array(variable.numpy()) for variable in optimizer.variables],
-                         [list(row) for row in rows], train_seconds)
+                         rows, train_seconds)
 
 
 def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> None:
     """checkpoint.npz, then checkpoint.json naming its SHA-256; each file is replaced atomically."""
     arrays = {f"weight_{index}": value for index, value in enumerate(state.weights)}
     arrays.update({f"optimizer_{index}": value for index, value in enumerate(state.optimizer_variables)})
-    rows = state.history_rows
+    rows = state.history_rows[:state.epoch]
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]) if rows else 0)
     with runs.atomic_path(run_dir / CHECKPOINT_ARRAYS) as temporary:
         np.savez(temporary, **arrays)
