@@ -52,13 +52,10 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
         config = runs.read_json(run_dir / runs.CONFIG)
         runs.require_finished(run_dir, config)  # a run folder named directly may be unfinished
     else:
-        image_runs = [(run_dir, config) for run_dir, config in runs.list_runs(out)
-                      if config.get("state") == runs.FINISHED
-                      and is_image_dataset(config.get("recipe", {}).get("dataset", ""))]
+        image_runs = [(run_dir, config) for run_dir, config in runs.finished_runs(out)
+                      if is_image_dataset(config.get("recipe", {}).get("dataset", ""))]
         if not image_runs:
-            out_flag = f" --out {out}" if str(out) != "runs" else ""
-            raise RunError(f"no finished run trained on images under {out}; train one first: "
-                           f"beanstrain fit mnist-lenet{out_flag}")
+            raise runs.train_first("a network trained on images", out, "mnist-lenet")
         run_dir, config = image_runs[-1]
     dataset = config.get("recipe", {}).get("dataset", "")
     if not is_image_dataset(dataset):

@@ -245,15 +245,23 @@ def _run_order(run_dir: Path):
     return (stamp, int(number) if number.isdigit() else 0)
 
 
+def finished_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dict]]:
+    """The finished runs of a recipe (of every recipe when None), oldest first, with their configs."""
+    return [(run_dir, config) for run_dir, config in list_runs(out, recipe_name) if config.get("state") == FINISHED]
+
+
+def train_first(what: str, out: Path, recipe_name: str) -> RunError:
+    """The error for finding no finished run, naming the command that trains one."""
+    out_flag = f" --out {out}" if str(out) != "runs" else ""
+    return RunError(f"no finished run of {what} under {out}; train one first: beanstrain fit {recipe_name}{out_flag}")
+
+
 def latest_finished_run(out: Path, recipe_name: str | None = None) -> Path:
     """The newest finished run of a recipe (of any recipe when None), or a RunError naming the command to run."""
-    finished = [run_dir for run_dir, config in list_runs(out, recipe_name) if config.get("state") == FINISHED]
+    finished = finished_runs(out, recipe_name)
     if not finished:
-        out_flag = f" --out {out}" if str(out) != "runs" else ""
-        what = f"'{recipe_name}'" if recipe_name else "any recipe"
-        raise RunError(f"no finished run of {what} under {out}; train one first: "
-                       f"beanstrain fit {recipe_name or 'RECIPE'}{out_flag}")
-    return finished[-1]
+        raise train_first(f"'{recipe_name}'" if recipe_name else "any recipe", out, recipe_name or "RECIPE")
+    return finished[-1][0]
 
 
 def resolve_run(target: str | None, out: Path) -> Path:
