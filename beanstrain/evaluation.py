@@ -45,10 +45,6 @@ def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: st
     return results
 
 
-def evaluate(model, model_name: str, x, y, loss_name: str, accuracy: str | None) -> dict:
-    return figures(y, predictor(model, model_name)(x), loss_name, accuracy)
-
-
 def load_run_model(run_dir: Path, config: dict):
     """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
     from beanstrain.backend import load_keras

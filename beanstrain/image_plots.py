@@ -1,11 +1,11 @@
 """The pictures of a run on MNIST or Fashion-MNIST, as the course draws them (matplotlib Agg only).
 
-    >>> written = plot_image_run(run_dir, dataset, predict, columns, rows)
+    >>> written = plot_image_run(run_dir, dataset, test_probabilities, columns, rows)
     ['samples.png', 'confusion.png', 'predictions.png', 'wrong.png', 'history.png']
 
-`predict` maps (N, 28, 28, 1) float images to (N, 10) class probabilities.
-The test set is predicted once and every picture shares those
-probabilities.  The course's prediction picture puts each image beside a bar
+`test_probabilities` holds the network's (N, 10) class probabilities for the
+test images, predicted once (the run's test figures come from the same pass)
+and shared by every picture.  The course's prediction picture puts each image beside a bar
 chart of its 10 probabilities, the predicted bar red and the true bar blue;
 `plot_digit_predictions` draws the same for a person's own digits, which have
 no true label.  Each file is written atomically.
@@ -27,10 +27,11 @@ WRONG_SHOWN = 12
 PREDICTED_COLOUR, TRUE_COLOUR, OTHER_COLOUR = "tab:red", "tab:blue", "lightgrey"
 
 
-def plot_image_run(run_dir: Path, dataset: Dataset, predict, columns: list[str], rows: list[list[float]]) -> list[str]:
+def plot_image_run(run_dir: Path, dataset: Dataset, test_probabilities: np.ndarray, columns: list[str],
+                   rows: list[list[float]]) -> list[str]:
     """Every picture of an image run; returns the file names written."""
     run_dir = Path(run_dir)
-    probabilities = predict(dataset.x_test)  # one pass over the test set, shared by the pictures below
+    probabilities = test_probabilities
     names = dataset.class_names
     written = [
         plot_samples(dataset.x_train, dataset.y_train, names, run_dir / "samples.png", dataset.name),

@@ -25,7 +25,7 @@ import numpy as np
 from beanstrain import runs
 from beanstrain.datasets import Dataset, load_dataset
 from beanstrain.errors import Interrupted, RunError, UsageError
-from beanstrain.evaluation import evaluate, predictor
+from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
 
@@ -223,13 +223,16 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         if diverged or stopped:
             saved_epoch = keeper.save()
         else:
-            metrics = {split: evaluate(model, recipe.model, x, y, session.loss_name, session.accuracy)
-                       for split, x, y in (("train", session.data.x, session.data.y),
-                                           ("test", dataset.x_test, session.encode(dataset.y_test)))}
+            predict = predictor(model, recipe.model)
+            # One pass over the test set gives its figures and the image pictures.
+            test_outputs = predict(dataset.x_test)
+            metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
+                       "test": figures(session.encode(dataset.y_test), test_outputs, session.loss_name,
+                                       session.accuracy)}
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done})
-            pictures = draw_pictures(run_dir, dataset, model, recipe, history.columns, history.rows)
+            pictures = draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows)
     if diverged:
         runs.set_state(run_dir, runs.DIVERGED, diverged_epoch=diverged, checkpoint_epoch=saved_epoch,
                        train_seconds=train_seconds)
@@ -283,11 +286,11 @@ def _device_scope(device: dict):
     return load_tensorflow().device(device["tf_device"])
 
 
-def draw_pictures(run_dir: Path, dataset: Dataset, model, recipe: Recipe, columns, rows) -> list[str]:
+def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
     if dataset.is_image:
         from beanstrain.image_plots import plot_image_run
 
-        return plot_image_run(run_dir, dataset, predictor(model, recipe.model), columns, rows)
+        return plot_image_run(run_dir, dataset, test_outputs, columns, rows)
     from beanstrain.plots import plot_toy_run
 
-    return plot_toy_run(run_dir, dataset, predictor(model, recipe.model), columns, rows)
+    return plot_toy_run(run_dir, dataset, predict, columns, rows)
