@@ -142,7 +142,9 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     engine) or epoch (the fit engine), saves a checkpoint, marks the run
     interrupted, prints the command that resumes it and exits 130; a second
     Ctrl-C stops at once. A NaN or infinite loss stops the run (exit 1) and
-    keeps the last finite weights.
+    keeps the last finite weights. A run that trained without learning (constant
+    predictions, a loss that did not fall, accuracy at the majority class's rate)
+    finishes with one warning line each, naming the likely cause.
 
     \b
     beanstrain fit --dataset beans4 --model hidden2
@@ -169,11 +171,13 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
     if as_json:
         emit_json(summary)
-        return
-    click.echo(f"trained in {summary['train_seconds']:.2f}s on {summary['device']} ({summary['engine']} engine)")
-    for split, figures in summary["metrics"].items():
-        click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in figures.items()))
-    click.echo(f"run folder: {summary['run_dir']}")
+    else:
+        click.echo(f"trained in {summary['train_seconds']:.2f}s on {summary['device']} ({summary['engine']} engine)")
+        for split, figures in summary["metrics"].items():
+            click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+        click.echo(f"run folder: {summary['run_dir']}")
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("eval", context_settings=CONTEXT)

@@ -24,6 +24,7 @@ import numpy as np
 
 from beanstrain import runs
 from beanstrain.datasets import Dataset, load_dataset
+from beanstrain.diagnosis import PROBE_SAMPLES
 from beanstrain.errors import Interrupted, RunError, UsageError
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
@@ -224,14 +225,15 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             saved_epoch = keeper.save()
         else:
             predict = predictor(model, recipe.model)
-            # One pass over the test set gives its figures and the image pictures.
+            # One pass over the test set gives its figures, the dead-end checks and the image pictures.
             test_outputs = predict(dataset.x_test)
+            y_test = session.encode(dataset.y_test)
             metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
-                       "test": figures(session.encode(dataset.y_test), test_outputs, session.loss_name,
-                                       session.accuracy)}
+                       "test": figures(y_test, test_outputs, session.loss_name, session.accuracy)}
+            warnings = _dead_ends(session, optimizer, history, test_outputs, y_test, metrics)
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
-                                                     "epochs": history.epochs_done})
+                                                     "epochs": history.epochs_done, "warnings": warnings})
             pictures = draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows)
     if diverged:
         runs.set_state(run_dir, runs.DIVERGED, diverged_epoch=diverged, checkpoint_epoch=saved_epoch,
@@ -250,7 +252,21 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
                    epochs_done=history.epochs_done, pictures=pictures, checkpoint_epoch=None, error=None)
     return {"run_dir": str(run_dir), "recipe": recipe.name, "device": session.device["name"],
             "device_kind": session.device["kind"], "engine": session.engine,
-            "train_seconds": round(train_seconds, 4), "metrics": metrics}
+            "train_seconds": round(train_seconds, 4), "metrics": metrics, "warnings": warnings}
+
+
+def _dead_ends(session: Session, optimizer, history, test_outputs, y_test, metrics) -> list[str]:
+    """The warnings of `beanstrain.diagnosis` for a run that trained without learning; [] when it learned."""
+    from beanstrain.diagnosis import Evidence, dead_ends, dead_relu_layers
+
+    output = session.model.layers[-1]
+    activation = getattr(getattr(output, "activation", None), "__name__", None)
+    evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
+                        accuracy_kind=session.accuracy, test_accuracy=metrics["test"].get("accuracy"),
+                        learning_rate=float(optimizer.learning_rate),
+                        output_activation=activation if activation in ("sigmoid", "softmax") else None)
+    probe = session.data.x[:PROBE_SAMPLES]
+    return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
 
 
 @contextlib.contextmanager
