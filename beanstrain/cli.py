@@ -124,7 +124,8 @@ def list_command(as_json):
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),
               help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
-              help="Continue an interrupted run from its checkpoint, in its folder, with its recorded settings.")
+              help="Continue an interrupted or failed run from its checkpoint, in its folder, with its recorded "
+                   "settings; for a finished run whose pictures a full disk stopped, draw them.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
@@ -144,7 +145,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     Ctrl-C stops at once. A NaN or infinite loss stops the run (exit 1) and
     keeps the last finite weights. A run that trained without learning (constant
     predictions, a loss that did not fall, accuracy at the majority class's rate)
-    finishes with one warning line each, naming the likely cause.
+    finishes with one warning line each, naming the likely cause. A disk that fills
+    up (or any file error) ends in one line saying what was saved and what to do.
 
     \b
     beanstrain fit --dataset beans4 --model hidden2

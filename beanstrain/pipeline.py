@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import failures, runs
 from beanstrain.datasets import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
-from beanstrain.errors import Interrupted, RunError, UsageError
+from beanstrain.errors import RunError, UsageError
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
@@ -131,7 +131,11 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
     session = prepare(recipe, device, data_path, stream)
-    run_dir = runs.create_run_dir(out, recipe.name)
+    try:
+        run_dir = runs.create_run_dir(out, recipe.name)
+    except OSError as error:
+        raise RunError(f"cannot create a run folder under {out}: {failures.reason(error)}; "
+                       f"{failures.remedy(error)} and train again") from None
     with runs.holding(run_dir):
         config = {
             "recipe": as_dict(recipe), "loss": session.loss_name, "batch_size": session.batch_size,
@@ -140,7 +144,14 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "parameters": session.model.count_params(), "versions": library_versions(),
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
         }
-        runs.write_json(run_dir / runs.CONFIG, config)
+        try:
+            runs.write_json(run_dir / runs.CONFIG, config)
+        except OSError as error:
+            # Nothing else is in the folder yet: without config.json it is no run, so it goes.
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+            raise RunError(f"{failures.reason(error, run_dir)}; nothing was saved and the empty run folder "
+                           f"was removed; {failures.remedy(error)} and train again") from None
         return _train(run_dir, session, None, quiet, stream)
 
 
@@ -159,6 +170,8 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
     with runs.holding(run_dir):
         config = runs.read_json(run_dir / runs.CONFIG)
         state = config.get("state")
+        if state == runs.FINISHED and config.get("pictures_missing"):
+            return _draw_missing_pictures(run_dir, config, quiet, stream)
         if state == runs.FINISHED:
             raise UsageError(f"--resume {run_dir}: the run is already finished; evaluate it with: "
                              f"beanstrain eval {run_dir}")
@@ -176,18 +189,22 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
             batch_size, engine = int(config["batch_size"]), config["engine"]
         except (KeyError, TypeError, ValueError) as error:
             raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
-        state = read_checkpoint(run_dir)
-        runs.remove_temporaries(run_dir)
+        checkpoint = read_checkpoint(run_dir)
         session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine)
-        resumes = config.get("resumed", []) + [{"from_epoch": state.epoch, "command": sys.argv,
+        resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
-        runs.set_state(run_dir, runs.RUNNING, resumed=resumes, device=session.device, error=None)
-        return _train(run_dir, session, state, quiet, stream)
+        try:
+            runs.remove_temporaries(run_dir)
+            runs.set_state(run_dir, runs.RUNNING, resumed=resumes, device=session.device, error=None)
+        except OSError as error:
+            raise RunError(f"{failures.reason(error, run_dir)}; nothing changed, the run is still {state}; "
+                           f"{failures.remedy(error)} and resume again") from None
+        return _train(run_dir, session, checkpoint, quiet, stream)
 
 
 def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) -> dict:
     """Train (from scratch, or from the checkpoint `resume_from`), then save everything the run produced."""
-    from beanstrain.checkpoints import Keeper, remove_checkpoint, restore
+    from beanstrain.checkpoints import Keeper, restore
     from beanstrain.interrupts import StopRequest
     from beanstrain.progress import Progress
     from beanstrain.train import History
@@ -201,7 +218,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
              f"run: {run_dir}" + (f"; resuming after epoch {start_epoch}" if resume_from else ""), stream)
     progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
     keeper = None
-    with _recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
+    with failures.recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
         optimizer, trainer = session.make_trainer()
         history = History(trainer.columns)
         if resume_from:
@@ -218,12 +235,11 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
         train_seconds = keeper.train_seconds()
         progress.close()
-        runs.write_history(run_dir / runs.HISTORY, history.columns, history.rows)
         diverged = history.diverged_at()
         stopped = stop.requested() and not diverged and history.epochs_done < recipe.epochs
-        if diverged or stopped:
-            saved_epoch = keeper.save()
-        else:
+        unfinished = None
+        if not (diverged or stopped):
+            runs.write_history(run_dir / runs.HISTORY, history.columns, history.rows)
             predict = predictor(model, recipe.model)
             # One pass over the test set gives its figures, the dead-end checks and the image pictures.
             test_outputs = predict(dataset.x_test)
@@ -234,22 +250,14 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             digest = runs.save_model(model, run_dir / runs.MODEL)
             runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done, "warnings": warnings})
-            pictures = draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows)
-    if diverged:
-        runs.set_state(run_dir, runs.DIVERGED, diverged_epoch=diverged, checkpoint_epoch=saved_epoch,
-                       train_seconds=train_seconds)
-        rate = f" (now {recipe.learning_rate})" if recipe.learning_rate else ""
-        raise RunError(f"training diverged at epoch {diverged}: the loss became NaN or infinite; "
-                       f"try a lower --learning-rate{rate}. The weights after epoch {saved_epoch}, the last "
-                       f"finite ones, are kept in {run_dir}/checkpoint.npz")
-    if stopped:
-        runs.set_state(run_dir, runs.INTERRUPTED, checkpoint_epoch=saved_epoch, train_seconds=train_seconds,
-                       error=stop.signal_name)
-        raise Interrupted(f"{stop.signal_name}: stopped after epoch {saved_epoch} of {recipe.epochs}, "
-                          f"checkpoint saved; resume with: {runs.resume_command(run_dir)}")
-    remove_checkpoint(run_dir)
-    runs.set_state(run_dir, runs.FINISHED, model_sha256=digest, train_seconds=train_seconds,
-                   epochs_done=history.epochs_done, pictures=pictures, checkpoint_epoch=None, error=None)
+            unfinished = _draw_and_finish(
+                run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows),
+                model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
+    if diverged or stopped:
+        failures.stop_early(run_dir, keeper, history, diverged=diverged, signal_name=stop.signal_name,
+                            epochs=recipe.epochs, learning_rate=recipe.learning_rate, train_seconds=train_seconds)
+    if unfinished:
+        raise unfinished
     return {"run_dir": str(run_dir), "recipe": recipe.name, "device": session.device["name"],
             "device_kind": session.device["kind"], "engine": session.engine,
             "train_seconds": round(train_seconds, 4), "metrics": metrics, "warnings": warnings}
@@ -269,31 +277,58 @@ def _dead_ends(session: Session, optimizer, history, test_outputs, y_test, metri
     return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
 
 
-@contextlib.contextmanager
-def _recording_failure(run_dir: Path, progress, keeper):
-    """If the block does not finish: save the last good checkpoint, mark the run `interrupted`
-    (a second Ctrl-C) or `failed` (anything else), and say how to resume."""
-    from beanstrain.checkpoints import has_checkpoint
+def _draw_and_finish(run_dir: Path, draw, **fields) -> RunError | None:
+    """Draw the pictures, then mark the run finished; returns the one-line error to raise, if any.
+
+    The model and metrics are saved by now, so a picture that cannot be written (a full disk) still
+    leaves a finished run, marked `pictures_missing`, and one line saying how to draw them once there
+    is room (`fit --resume`).  A config.json that cannot say `finished` leaves the run unfinished.
+    Any other error from drawing is the caller's to record."""
+    from beanstrain.checkpoints import remove_checkpoint
 
     try:
-        yield
-    except BaseException as error:
-        progress.close()
-        saved_epoch = keeper().save() if keeper() else None
-        interrupted = isinstance(error, KeyboardInterrupt)
-        runs.set_state(run_dir, runs.INTERRUPTED if interrupted else runs.FAILED, checkpoint_epoch=saved_epoch,
-                       error=str(error) or type(error).__name__)
-        if saved_epoch is not None:
-            resume = f"checkpoint after epoch {saved_epoch} saved; resume with: {runs.resume_command(run_dir)}"
-        elif has_checkpoint(run_dir):
-            resume = f"resume with: {runs.resume_command(run_dir)}"
-        else:
-            resume = f"start it again with: beanstrain fit {run_dir.parent.name}"
-        if interrupted:
-            raise Interrupted(f"interrupted; {resume}") from None
-        if isinstance(error, (UsageError, RunError)):
-            raise type(error)(f"{error}; {resume}") from None
-        raise
+        pictures, picture_error = draw(), None
+    except OSError as error:
+        pictures = [name for name in runs.saved_outputs(run_dir) if name.endswith(".png")]
+        picture_error = error
+    state_error = failures.try_set_state(
+        run_dir, runs.FINISHED, **fields, pictures=pictures, pictures_missing=picture_error is not None,
+        checkpoint_epoch=None, error=failures.reason(picture_error, run_dir) if picture_error else None)
+    if state_error is None:
+        with contextlib.suppress(OSError):  # a leftover checkpoint beside a finished run does no harm
+            remove_checkpoint(run_dir)
+    if picture_error is not None or state_error is not None:
+        return failures.unfinished(run_dir, picture_error, state_error)
+    return None
+
+
+def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> dict:
+    """`fit --resume` of a finished run whose pictures a full disk kept it from drawing: draw them now."""
+    from beanstrain.evaluation import load_run_model
+
+    if not quiet:
+        echo(f"{run_dir} is trained; drawing the pictures it is missing", stream)
+    try:
+        recipe = Recipe(**config["recipe"])
+    except (KeyError, TypeError) as error:
+        raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, config.get("data_path"))
+    predict = predictor(load_run_model(run_dir, config), recipe.model)
+    try:
+        columns, rows = runs.read_history(run_dir / runs.HISTORY)
+        metrics = runs.read_json(run_dir / runs.METRICS)
+    except (OSError, ValueError, StopIteration) as error:
+        raise RunError(f"{run_dir} cannot be redrawn: {failures.first_line(error)}; train again") from None
+    unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
+                                                                 columns, rows))
+    if unfinished:
+        raise unfinished
+    device = config.get("device") or {}
+    return {"run_dir": str(run_dir), "recipe": recipe.name, "device": device.get("name"),
+            "device_kind": device.get("kind"), "engine": config.get("engine"),
+            "train_seconds": round(float(config.get("train_seconds") or metrics.get("train_seconds", 0.0)), 4),
+            "metrics": {split: metrics[split] for split in ("train", "test") if split in metrics},
+            "warnings": metrics.get("warnings", [])}
 
 
 def _device_scope(device: dict):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -46,17 +47,34 @@ CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.
 
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside `path` (same suffix); move it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path` (same suffix); move it onto `path` only if the block succeeds.
+
+    An OSError on the way (a full disk, a read-only folder) leaves with `path` named in it
+    (`written_file`), since the temporary name, or none at all, is what the writer saw.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    temporary = Path(temporary)
-    os.chmod(temporary, 0o666 & ~_UMASK)
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+        os.close(handle)
+        temporary = Path(temporary)
+        os.chmod(temporary, 0o666 & ~_UMASK)
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:
+        if getattr(error, "written_file", None) is None:
+            error.written_file = path
+        raise
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            # Removing it must not replace the error that brought us here.
+            with contextlib.suppress(OSError):
+                Path(temporary).unlink(missing_ok=True)
+
+
+def written_file(error: BaseException) -> Path | None:
+    """The file whose atomic write failed with `error`, if it was one."""
+    return getattr(error, "written_file", None)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -159,14 +177,57 @@ def create_run_dir(out: Path, recipe_name: str) -> Path:
     raise RunError(f"could not create a new run folder under {parent}")
 
 
+# What a run produces, in the order it writes them; saved_outputs lists those present.
+OUTPUTS = (HISTORY, MODEL, METRICS)
+
+
+def saved_outputs(run_dir: Path) -> list[str]:
+    """The run's results present in its folder: history, model, metrics, then each picture in the order drawn."""
+    run_dir = Path(run_dir)
+    pictures = sorted((path for path in run_dir.glob("*.png") if path.is_file() and not path.name.startswith(".")),
+                      key=lambda path: (path.stat().st_mtime_ns, path.name))
+    return [name for name in OUTPUTS if (run_dir / name).is_file()] + [path.name for path in pictures]
+
+
 def set_state(run_dir: Path, state: str, **fields) -> dict:
-    """Record the run's state (and any other fields) in its config.json."""
+    """Record the run's state (and any other fields) in its config.json.
+
+    On a disk too full for a second copy, the only way to record that a run failed is to write over
+    the old file within the blocks it already holds: the state matters more than atomicity then.
+    """
     config = read_json(run_dir / CONFIG)
     config.update(fields, state=state)
     if state != RUNNING:
         config["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    write_json(run_dir / CONFIG, config)
+    text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+    try:
+        write_text(run_dir / CONFIG, text)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not _overwrite_in_place(run_dir / CONFIG, text):
+            raise
     return config
+
+
+def _overwrite_in_place(path: Path, text: str) -> bool:
+    """Write `text` over `path` without asking for new space; False when it would need more than the file holds."""
+    data = text.encode("utf-8")
+    try:
+        handle = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        if len(data) > os.fstat(handle).st_blocks * 512:
+            return False
+        written = 0
+        while written < len(data):
+            written += os.write(handle, data[written:])
+        os.ftruncate(handle, len(data))
+        os.fsync(handle)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager
