@@ -80,7 +80,7 @@ def list_command(as_json):
     from beanstrain.recipes import list_recipes
 
     datasets = {name: {"task": task, "summary": summary} for name, (task, summary) in list_datasets().items()}
-    networks = {name: {"summary": network.summary} for name, network in NETWORKS.items()}
+    networks = {name: {"takes": network.takes, "summary": network.summary} for name, network in NETWORKS.items()}
     recipes = {name: {"dataset": recipe.dataset, "model": recipe.model, "summary": recipe.description,
                       "epochs": recipe.epochs, "course_result": recipe.course_result,
                       "expected_accuracy": recipe.expected_accuracy}
@@ -94,7 +94,7 @@ def list_command(as_json):
         click.echo(f"  {name:<{width}}{info['task']:<12}{info['summary']}")
     click.echo("models:")
     for name, info in networks.items():
-        click.echo(f"  {name:<{width}}{info['summary']}")
+        click.echo(f"  {name:<{width}}{info['takes']:<17}{info['summary']}")
     click.echo("recipes:")
     for name, info in recipes.items():
         click.echo(f"  {name:<{width}}{info['summary']}")

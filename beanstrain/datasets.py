@@ -13,6 +13,12 @@ Test data for a generated set is a fresh draw of the same size from the same
 generator, seeded from the run's seed, so train and test never share points.
 Image sets (`mnist`, `fashion-mnist`) are read from files by
 `beanstrain.images`; this module only scales them.
+
+Each entry says what it gives a network (`dataset_gives`), so a network that
+cannot take it is refused before any data is read:
+
+    >>> dataset_gives("beans4"), dataset_gives("mnist")
+    (('feature vectors',), ('784-vectors', '28x28 images'))
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
 # independent but both follow from the one --seed the user gives.
 TRAIN_STREAM, TEST_STREAM = 0, 1
 
+# What a dataset gives a network; each network takes one of these (models.Network.takes).
+FEATURE_VECTORS = "feature vectors"  # a few numbers per sample: the generated sets
+PIXEL_VECTORS = "784-vectors"  # an image's 28x28 pixels in one row
+IMAGES = "28x28 images"  # an image as it is, (28, 28, 1)
+
 
 @dataclass(frozen=True)
 class ToySet:
@@ -44,6 +55,7 @@ class ToySet:
     noise_help: str
     default_samples: int = 100
     num_classes: int = 2
+    gives: tuple[str, ...] = (FEATURE_VECTORS,)
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,13 @@ def list_datasets() -> dict[str, tuple[str, str]]:
 def dataset_task(name: str) -> str:
     """The task of a dataset, for choosing losses before any data is read."""
     return lookup("dataset", name, {n: task for n, (task, _) in list_datasets().items()})
+
+
+def dataset_gives(name: str) -> tuple[str, ...]:
+    """What a dataset gives a network (FEATURE_VECTORS, PIXEL_VECTORS, IMAGES), before any data is read."""
+    from beanstrain.images import IMAGE_DATASETS
+
+    return lookup("dataset", name, {**TOY_DATASETS, **IMAGE_DATASETS}).gives
 
 
 def is_image_dataset(name: str) -> bool:

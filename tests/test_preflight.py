@@ -1,4 +1,5 @@
-"""How quiet TensorFlow's import is: its notices follow TF_CPP_MIN_LOG_LEVEL."""
+"""What `fit` refuses before any data is read, and how quiet TensorFlow's import is: the checks
+made from the registries, not from the data."""
 
 from __future__ import annotations
 
@@ -9,7 +10,64 @@ import sys
 
 import pytest
 
+from beanstrain import datasets, images, pipeline
 from beanstrain.backend import shown_notices
+from beanstrain.datasets import FEATURE_VECTORS, TOY_DATASETS, list_datasets
+from beanstrain.models import NETWORKS
+from beanstrain.recipes import resolve_recipe
+from mnist_files import isolate_image_data
+
+
+@pytest.fixture
+def no_data_read(tmp_path, monkeypatch):
+    """Every way to data (drawing, loading, finding files, downloading) raises if anything tries it."""
+    isolate_image_data(tmp_path, monkeypatch)
+
+    def explode(*args, **kwargs):
+        raise AssertionError("data was read before the check")
+
+    for module, name in ((datasets, "generate"), (datasets, "load_dataset"), (pipeline, "load_dataset"),
+                         (images, "load_images"), (images, "find_images"), (images, "keras_download")):
+        monkeypatch.setattr(module, name, explode)
+
+
+# --- which network trains on which dataset --------------------------------------------------------
+
+PAIRS = [(dataset, model) for dataset in list_datasets() for model in NETWORKS]
+
+
+def fits(dataset: str, model: str) -> bool:
+    """The rule, said independently of the `gives` fields: small networks on generated sets, the
+    MNIST networks (784-vectors or 28x28 images) on image sets."""
+    return (NETWORKS[model].takes == FEATURE_VECTORS) == (dataset in TOY_DATASETS)
+
+
+@pytest.mark.parametrize("dataset, model", PAIRS)
+def test_every_pair_is_decided_before_any_data_is_read(invoke, no_data_read, tmp_path, dataset, model):
+    if fits(dataset, model):
+        recipe = resolve_recipe(None, {"dataset": dataset, "model": model})
+        assert (recipe.dataset, recipe.model) == (dataset, model)
+        return
+    result = invoke("fit", "--dataset", dataset, "--model", model, "--out", tmp_path / "runs", exit_code=2)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert f"model '{model}' takes {NETWORKS[model].takes}" in lines[0]
+    fitting = [name for name in list_datasets() if fits(name, model)]
+    assert f"{model} fits {', '.join(fitting)}" in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_hidden2_on_mnist_is_refused_without_a_download(invoke, no_data_read, tmp_path):
+    result = invoke("fit", "--dataset", "mnist", "--model", "hidden2", "--out", tmp_path / "runs", exit_code=2)
+    assert "model 'hidden2' takes feature vectors, and mnist gives 784-vectors or 28x28 images" in result.output
+    assert "mnist fits mlp, mlp512, dense128, lenet5" in result.output
+
+
+def test_a_recipe_file_with_a_mismatched_pair_is_refused(invoke, no_data_read, tmp_path):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('dataset = "fashion-mnist"\nmodel = "deep8"\n')
+    result = invoke("fit", recipe, "--out", tmp_path / "runs", exit_code=2)
+    assert "model 'deep8' takes feature vectors, and fashion-mnist gives" in result.output
 
 
 # --- TensorFlow's import notices follow TF_CPP_MIN_LOG_LEVEL ---------------------------------------
