@@ -1,18 +1,22 @@
-"""What `fit` refuses before any data is read, and how quiet TensorFlow's import is: the checks
-made from the registries, not from the data."""
+"""What `fit` refuses before any data is read, what it says when memory runs out, and how quiet
+TensorFlow's import is: the checks made from the registries and the machine, not from the data."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import tracemalloc
 
+import numpy as np
 import pytest
 
 from beanstrain import datasets, images, pipeline
 from beanstrain.backend import shown_notices
-from beanstrain.datasets import FEATURE_VECTORS, TOY_DATASETS, list_datasets
+from beanstrain.datasets import (FEATURE_VECTORS, TOY_DATASETS, available_memory, draw_bytes, list_datasets,
+                                 load_dataset)
 from beanstrain.models import NETWORKS
 from beanstrain.recipes import resolve_recipe
 from mnist_files import isolate_image_data
@@ -68,6 +72,122 @@ def test_a_recipe_file_with_a_mismatched_pair_is_refused(invoke, no_data_read, t
     recipe.write_text('dataset = "fashion-mnist"\nmodel = "deep8"\n')
     result = invoke("fit", recipe, "--out", tmp_path / "runs", exit_code=2)
     assert "model 'deep8' takes feature vectors, and fashion-mnist gives" in result.output
+
+
+# --- memory: refused before the draw, one line when it runs out anyway -----------------------------
+
+@pytest.mark.parametrize("name", sorted(TOY_DATASETS))
+def test_the_draw_estimate_bounds_a_real_draw(name):
+    """Oracle: tracemalloc's peak (NumPy reports its arrays to it) over a real train and test draw."""
+    samples = 300_000
+    load_dataset(name, 100, 0.3, 0)  # first-call allocations are not the draw's
+    peaks = []
+    for noise in (0.0, 0.3):
+        tracemalloc.start()
+        try:
+            load_dataset(name, samples, noise, seed=1)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    estimate = draw_bytes(name, samples)
+    assert max(peaks) <= estimate + 64 * 1024, f"{name} peaks at {max(peaks) / samples:.1f} bytes a sample"
+    assert estimate <= 1.1 * max(peaks), f"{name} peaks at only {max(peaks) / samples:.1f} bytes a sample"
+
+
+def test_the_issues_command_is_refused_before_the_draw(invoke, no_data_read, tmp_path):
+    """`--samples 2000000000` on beans4 once ended in NumPy's ArrayMemoryError traceback."""
+    needed = 2_000_000_000 * TOY_DATASETS["beans4"].draw_bytes
+    available = available_memory()
+    if available is None or available >= needed:
+        pytest.skip(f"this machine has {available} bytes available, enough to draw {needed}")
+    result = invoke("fit", "--dataset", "beans4", "--model", "hidden2", "--samples", "2000000000",
+                    "--out", tmp_path / "runs", exit_code=2)
+    assert result.output.strip() == (
+        f"Error: --samples 2000000000 for beans4 needs about {needed / 2**30:.1f} GiB of memory to draw its train "
+        f"and test sets, and this machine has {datasets.format_bytes(available)} available; use fewer --samples")
+    assert "100.6 GiB" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_refusal_follows_the_memory_available(invoke, no_data_read, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "available_memory", lambda: 50 * 2**20)
+    samples = 50 * 2**20 // TOY_DATASETS["spiral"].draw_bytes
+    recipe = resolve_recipe(None, {"dataset": "spiral", "model": "deep8", "samples": samples})
+    assert recipe.samples == samples  # just fits
+    result = invoke("fit", "--dataset", "spiral", "--model", "deep8", "--samples", samples + 1,
+                    "--out", tmp_path / "runs", exit_code=2)
+    assert "needs about 50.0 MiB of memory" in result.output and "has 50.0 MiB available" in result.output
+
+
+def test_available_memory_reads_meminfo_within_a_cgroup_limit(tmp_path, monkeypatch):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24684096 kB\nMemFree:  1000 kB\nMemAvailable:   2097152 kB\n")
+    limit, used = tmp_path / "memory.max", tmp_path / "memory.current"
+    monkeypatch.setattr(datasets, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(datasets, "CGROUP_MEMORY", (str(limit), str(used)))
+    assert available_memory() == 2 * 2**30  # no cgroup files
+    limit.write_text("max\n")
+    used.write_text("123\n")
+    assert available_memory() == 2 * 2**30  # a cgroup with no limit
+    limit.write_text(f"{2**30}\n")
+    used.write_text(f"{2**28}\n")
+    assert available_memory() == 3 * 2**28  # the container's limit is the tighter one
+
+
+def test_available_memory_on_this_machine_is_plausible():
+    available = available_memory()
+    if available is None:
+        pytest.skip("this system reports no available memory")
+    assert 0 < available <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+NUMPY_MESSAGE = "Unable to allocate 29.8 GiB for an array with shape (2000000000, 2) and data type float64"
+
+
+def test_memory_error_while_loading_data_is_one_line_exit_1(invoke, tmp_path, monkeypatch):
+    from numpy._core._exceptions import _ArrayMemoryError  # what NumPy raises when an array cannot be had
+
+    def out_of_memory(*args, **kwargs):
+        raise _ArrayMemoryError((2_000_000_000, 2), np.dtype("float64"))
+
+    monkeypatch.setattr(pipeline, "load_dataset", out_of_memory)
+    result = invoke("fit", "beans4-hidden2", "--epochs", "2", "--out", tmp_path / "runs", "--quiet", exit_code=1)
+    assert result.output.strip() == (f"Error: out of memory: {NUMPY_MESSAGE}; use fewer --samples or a smaller "
+                                     "--batch-size")
+
+
+@pytest.mark.parametrize("kind", ["MemoryError", "ResourceExhaustedError"])
+def test_running_out_of_memory_while_training_is_one_line_exit_1(invoke, tmp_path, monkeypatch, kind):
+    from beanstrain.backend import load_tensorflow
+    from beanstrain.progress import Progress
+
+    errors = {"MemoryError": MemoryError(NUMPY_MESSAGE),
+              "ResourceExhaustedError": load_tensorflow().errors.ResourceExhaustedError(
+                  None, None, "OOM when allocating tensor with shape[4096,4096]\nHint: try a smaller batch")}
+
+    def update(self, epoch, figures):
+        raise errors[kind]
+
+    monkeypatch.setattr(Progress, "update", update)
+    result = invoke("fit", "beans4-hidden2", "--epochs", "3", "--engine", "fit", "--out", tmp_path / "runs",
+                    "--quiet", exit_code=1)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: out of memory: "), result.output
+    assert ("Unable to allocate 29.8 GiB" if kind == "MemoryError" else "OOM when allocating tensor") in lines[0]
+    [config] = (tmp_path / "runs").glob("beans4-hidden2/*/config.json")
+    assert json.loads(config.read_text())["state"] == "failed"
+
+
+def test_an_ordinary_bug_still_shows_its_traceback(runner, tmp_path, monkeypatch):
+    """Only running out of memory is turned into a line; other unexpected errors are not hidden."""
+    from beanstrain.cli import cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipeline, "load_dataset", broken)
+    result = runner.invoke(cli, ["fit", "beans4-hidden2", "--out", str(tmp_path / "runs"), "--quiet"])
+    assert isinstance(result.exception, ZeroDivisionError)
 
 
 # --- TensorFlow's import notices follow TF_CPP_MIN_LOG_LEVEL ---------------------------------------
