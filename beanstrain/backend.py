@@ -12,50 +12,93 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import sys
+import tempfile
 
 
 def load_keras():
-    """Keras on the TensorFlow backend, with TensorFlow's C++ start-up chatter silenced."""
-    # These must be set before the first import to take effect; a user's own
-    # setting wins, and a user who sets TF_CPP_MIN_LOG_LEVEL sees every line.
-    show_native_logs = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-    # Level 3 also hides the CUDA probe's error lines on machines without a GPU.
+    """Keras on the TensorFlow backend; TensorFlow's start-up notices obey TF_CPP_MIN_LOG_LEVEL."""
+    # These must be set before the first import to take effect; a user's own setting wins.
+    # Level 3 (errors hidden too) also hides the CUDA probe's error lines on machines without a GPU.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # TensorFlow turns its oneDNN kernels on only for some CPUs; elsewhere its
     # own convolutions train LeNet-5 about three times slower.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    level = native_log_level()
     first_import = "tensorflow" not in sys.modules
-    with _native_stderr_silenced() if first_import and not show_native_logs else contextlib.nullcontext():
+    with _native_notices_filtered(level) if first_import and level > 0 else contextlib.nullcontext():
         import keras
 
     return keras
 
 
+# TF_CPP_MIN_LOG_LEVEL hides native lines below it: 0 shows all, 1 hides info, 2 warnings too, 3 errors too.
+SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+# A native log line: I0000 00:00:1795508111.457414   12469 port.cc:153] oneDNN custom operations are on...
+NATIVE_LINE = re.compile(r"([IWEF])\d{4} \d\d:\d\d:")
+# absl's warning, printed before TensorFlow sets its log level up: the level never reaches it.
+ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
+
+
+def native_log_level() -> int:
+    """The level TF_CPP_MIN_LOG_LEVEL asks for, as TensorFlow reads it (unset or not a number: 0)."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def shown_notices(text: str, level: int) -> str:
+    """The lines of `text` that a log level lets through; a line with no severity of its own
+    continues the line above it, and lines before any native line (Python's) are always kept.
+
+    >>> shown_notices("I0000 00:00:17.4 1 port.cc:153] oneDNN custom operations are on", level=1)
+    ''
+    """
+    kept, severity = [], None
+    for line in text.splitlines(keepends=True):
+        match = NATIVE_LINE.match(line)
+        if match:
+            severity = SEVERITY[match.group(1)]
+        elif line.startswith(ABSL_PREAMBLE):
+            severity = SEVERITY["W"]
+        if severity is None or severity >= level:
+            kept.append(line)
+    return "".join(kept)
+
+
 @contextlib.contextmanager
-def _native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null for the block.
+def _native_notices_filtered(level: int):
+    """Hold what file descriptor 2 receives during the block, then pass on what `level` shows.
 
     TensorFlow's import writes notices (absl's start-up warning, the oneDNN
-    and CUDA-probe lines) straight to descriptor 2, before its log level
-    applies; they would open every run's output.  Python's own errors are
-    raised after the block and still shown.
+    and CUDA-probe lines) straight to descriptor 2 before its own log level
+    applies, so they would open every run's output whatever the user set.
     """
     try:
         saved = os.dup(2)
-    except OSError:  # no descriptor 2 at all: nothing to silence
+    except OSError:  # no descriptor 2 at all: nothing to filter
         yield
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        held = tempfile.TemporaryFile()
+    except OSError:  # nowhere to hold them: drop them, as the level would at its usual 3
+        held = open(os.devnull, "w+b")
     try:
         sys.stderr.flush()
-        os.dup2(devnull, 2)
+        os.dup2(held.fileno(), 2)
         yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+        held.seek(0)
+        shown = shown_notices(held.read().decode("utf-8", "replace"), level)
+        held.close()
+        if shown:
+            os.write(2, shown.encode("utf-8"))
 
 
 def load_tensorflow():

@@ -40,6 +40,22 @@ class Group(click.Group):
             raise CommandError(error) from None
         except KeyboardInterrupt:  # Ctrl-C before a run folder existed: nothing to resume
             raise CommandError(Interrupted("interrupted")) from None
+        except Exception as error:
+            if not out_of_memory(error):
+                raise
+            # A run has already been marked failed by then; what is left is to say so in one line.
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail given"
+            hint = "; use fewer --samples or a smaller --batch-size" if ctx.invoked_subcommand == "fit" else ""
+            raise CommandError(RunError(f"out of memory: {detail}{hint}")) from None
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """NumPy's and Python's MemoryError, or TensorFlow's own out-of-memory error (its allocator's, on any device)."""
+    if isinstance(error, MemoryError):
+        return True
+    tensorflow = sys.modules.get("tensorflow")  # never imported here: only a run that imported it can raise it
+    errors = getattr(tensorflow, "errors", None)
+    return errors is not None and isinstance(error, errors.ResourceExhaustedError)
 
 
 def emit_json(data) -> None:
@@ -80,7 +96,7 @@ def list_command(as_json):
     from beanstrain.recipes import list_recipes
 
     datasets = {name: {"task": task, "summary": summary} for name, (task, summary) in list_datasets().items()}
-    networks = {name: {"summary": network.summary} for name, network in NETWORKS.items()}
+    networks = {name: {"takes": network.takes, "summary": network.summary} for name, network in NETWORKS.items()}
     recipes = {name: {"dataset": recipe.dataset, "model": recipe.model, "summary": recipe.description,
                       "epochs": recipe.epochs, "course_result": recipe.course_result,
                       "expected_accuracy": recipe.expected_accuracy}
@@ -94,7 +110,7 @@ def list_command(as_json):
         click.echo(f"  {name:<{width}}{info['task']:<12}{info['summary']}")
     click.echo("models:")
     for name, info in networks.items():
-        click.echo(f"  {name:<{width}}{info['summary']}")
+        click.echo(f"  {name:<{width}}{info['takes']:<17}{info['summary']}")
     click.echo("recipes:")
     for name, info in recipes.items():
         click.echo(f"  {name:<{width}}{info['summary']}")
@@ -112,7 +128,8 @@ def list_command(as_json):
 @click.option("--learning-rate", type=float, help="Optimizer step size (default: the recipe's, else Keras's).")
 @click.option("--loss", help="mse, mae, binary_crossentropy, categorical_crossentropy or "
                              "sparse_categorical_crossentropy; must fit the task.")
-@click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again).")
+@click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again); "
+                                         "refused when the draw would not fit in the memory available.")
 @click.option("--noise", type=float, help="Noise level; what it does depends on the set (see the README).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")

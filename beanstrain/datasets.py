@@ -13,11 +13,21 @@ Test data for a generated set is a fresh draw of the same size from the same
 generator, seeded from the run's seed, so train and test never share points.
 Image sets (`mnist`, `fashion-mnist`) are read from files by
 `beanstrain.images`; this module only scales them.
+
+Each entry says what it gives a network (`dataset_gives`), so a network that
+cannot take it is refused before any data is read, and a generated set says
+what drawing it costs, so a draw that cannot fit in memory is refused too:
+
+    >>> dataset_gives("beans4"), dataset_gives("mnist")
+    (('feature vectors',), ('784-vectors', '28x28 images'))
+    >>> draw_bytes("beans4", samples=1_000_000)
+    54000000
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,6 +43,11 @@ REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
 # independent but both follow from the one --seed the user gives.
 TRAIN_STREAM, TEST_STREAM = 0, 1
 
+# What a dataset gives a network; each network takes one of these (models.Network.takes).
+FEATURE_VECTORS = "feature vectors"  # a few numbers per sample: the generated sets
+PIXEL_VECTORS = "784-vectors"  # an image's 28x28 pixels in one row
+IMAGES = "28x28 images"  # an image as it is, (28, 28, 1)
+
 
 @dataclass(frozen=True)
 class ToySet:
@@ -42,8 +57,13 @@ class ToySet:
     task: str
     summary: str
     noise_help: str
+    # Peak bytes per sample that `load_dataset` needs: the train draw kept as float32 while the test
+    # draw makes its float64 intermediates.  Measured with tracemalloc; tests/test_preflight.py
+    # checks every figure against a real draw.
+    draw_bytes: int
     default_samples: int = 100
     num_classes: int = 2
+    gives: tuple[str, ...] = (FEATURE_VECTORS,)
 
 
 @dataclass(frozen=True)
@@ -196,27 +216,28 @@ def gender(samples, rng, noise):
 
 TOY_DATASETS: dict[str, ToySet] = {
     "beans1": ToySet(beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise",
-                     "spread of the uniform noise added to y (0 = the course's 0.1)"),
+                     "spread of the uniform noise added to y (0 = the course's 0.1)", draw_bytes=32),
     "beans2": ToySet(beans2, REGRESSION, "1-D regression: toxicity = 0.7*size + 0.5 + noise",
-                     "spread of the centred uniform noise (0 = the course's 0.2)"),
+                     "spread of the centred uniform noise (0 = the course's 0.2)", draw_bytes=40),
     "beans0": ToySet(beans0, BINARY, "1-D binary: toxic above one size threshold",
-                     "probability of flipping each label"),
+                     "probability of flipping each label", draw_bytes=49),
     "beans3": ToySet(beans3, BINARY, "1-D binary: toxic inside a band of sizes (needs a hidden layer)",
-                     "probability of flipping each label"),
+                     "probability of flipping each label", draw_bytes=49),
     "beans7": ToySet(beans7, BINARY, "2-D binary: classes split by a straight line",
-                     "probability of flipping each label"),
+                     "probability of flipping each label", draw_bytes=53),
     "beans4": ToySet(beans4, BINARY, "2-D binary: toxic inside a disc (needs 2 hidden units)",
-                     "probability of flipping each label"),
+                     "probability of flipping each label", draw_bytes=54),
     "spiral": ToySet(spiral, BINARY, "2-D binary: two interleaved spirals",
-                     "half-width of the uniform jitter of each point (0 = the course's 0.1)"),
+                     "half-width of the uniform jitter of each point (0 = the course's 0.1)", draw_bytes=92),
     "circle": ToySet(circle, BINARY, "2-D binary: a disc inside a ring",
-                     "label noise: offset, as a fraction of the radius, before the in-disc test"),
+                     "label noise: offset, as a fraction of the radius, before the in-disc test",
+                     draw_bytes=108),
     "xor": ToySet(xor, BINARY, "2-D binary: Playground XOR of the quadrants",
-                  "label noise: the point used for the label is jittered by U(-5,5)*noise"),
+                  "label noise: the point used for the label is jittered by U(-5,5)*noise", draw_bytes=64),
     "gauss": ToySet(gauss, BINARY, "2-D binary: two Gaussian clouds",
-                    "widens the clouds: variance = 0.5 + 7*noise (Playground range 0-0.5)"),
+                    "widens the clouds: variance = 0.5 + 7*noise (Playground range 0-0.5)", draw_bytes=64),
     "gender": ToySet(gender, MULTICLASS, "3 features (weight, height, age) -> 2 classes, one-hot",
-                     "adds to the features' standard deviation", default_samples=1000),
+                     "adds to the features' standard deviation", draw_bytes=88, default_samples=1000),
 }
 
 
@@ -232,6 +253,13 @@ def list_datasets() -> dict[str, tuple[str, str]]:
 def dataset_task(name: str) -> str:
     """The task of a dataset, for choosing losses before any data is read."""
     return lookup("dataset", name, {n: task for n, (task, _) in list_datasets().items()})
+
+
+def dataset_gives(name: str) -> tuple[str, ...]:
+    """What a dataset gives a network (FEATURE_VECTORS, PIXEL_VECTORS, IMAGES), before any data is read."""
+    from beanstrain.images import IMAGE_DATASETS
+
+    return lookup("dataset", name, {**TOY_DATASETS, **IMAGE_DATASETS}).gives
 
 
 def is_image_dataset(name: str) -> bool:
@@ -285,8 +313,61 @@ def _load_image_dataset(name: str, data_path: str | None) -> Dataset:
 
 
 def check_samples(name: str, samples: int | None) -> None:
-    """Refuse a sample count too small to give both classes a point."""
+    """Refuse a sample count too small to give both classes a point, or too large to draw in memory."""
     if samples is None or is_image_dataset(name):
         return
     if samples < 4:
         raise UsageError(f"--samples must be at least 4 for {name}, got {samples}")
+    needed, available = draw_bytes(name, samples), available_memory()
+    if available is not None and needed > available:
+        raise UsageError(f"--samples {samples} for {name} needs about {format_bytes(needed)} of memory to draw "
+                         f"its train and test sets, and this machine has {format_bytes(available)} available; "
+                         "use fewer --samples")
+
+
+def draw_bytes(name: str, samples: int) -> int:
+    """Bytes `load_dataset` needs at its peak to draw `samples` train and as many test points of a generated set."""
+    return samples * lookup("dataset", name, TOY_DATASETS).draw_bytes
+
+
+# Where Linux says how much memory a new allocation can get without swapping or killing anything.
+MEMINFO = "/proc/meminfo"
+# A cgroup v2 limit (a container's memory) can be lower than what the machine has free.
+CGROUP_MEMORY = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: MemAvailable, within any cgroup limit; None when unknown."""
+    candidates = [_meminfo_available(), _cgroup_headroom()]
+    if candidates[0] is None:
+        try:  # not Linux: the free physical pages, where the system reports them
+            candidates[0] = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            pass
+    known = [value for value in candidates if value is not None and value > 0]
+    return min(known) if known else None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open(MEMINFO, encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the figure is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_headroom() -> int | None:
+    try:
+        with open(CGROUP_MEMORY[0], encoding="ascii") as limit, open(CGROUP_MEMORY[1], encoding="ascii") as used:
+            limit_text, used_text = limit.read().strip(), used.read().strip()
+        return None if limit_text == "max" else int(limit_text) - int(used_text)
+    except (OSError, ValueError):
+        return None
+
+
+def format_bytes(size: int) -> str:
+    """`format_bytes(32 * 2**30)` -> '32.0 GiB'; below a GiB, in MiB."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"

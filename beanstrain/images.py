@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from beanstrain.datasets import IMAGES, PIXEL_VECTORS
 from beanstrain.errors import RunError, UsageError, lookup
 
 IDX_FILES = {  # (split, part) -> file name in the original distribution; each may end in .gz
@@ -64,6 +65,7 @@ class ImageSet:
     class_names: tuple[str, ...]
     keras_file: str  # its name in Keras's cache: an .npz file or a folder of gzipped IDX files
     system_dirs: tuple[str, ...] = ()
+    gives: tuple[str, ...] = (PIXEL_VECTORS, IMAGES)  # what a network can take from it
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ classes).  For the course's pairings this gives exactly SPEC's tables:
     >>> model = build_model("hidden2", input_shape=(2,), task="binary", num_classes=2)
     >>> [layer.units for layer in model.layers]
     [2, 1]
+
+Each network takes one kind of input (`Network.takes`), and a dataset fits it
+when it gives that kind (`datasets.dataset_gives`): the toy networks take the
+generated sets' feature vectors, `mlp` and `mlp512` an image set's 784-vectors,
+`dense128` and `lenet5` its 28x28 images.  `check_fits` refuses any other
+pair from the registries alone, before any data is read.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from beanstrain.backend import load_keras
-from beanstrain.datasets import BINARY, REGRESSION
+from beanstrain.datasets import BINARY, FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, REGRESSION, dataset_gives
 from beanstrain.errors import UsageError, lookup
 
 
@@ -24,8 +30,8 @@ from beanstrain.errors import UsageError, lookup
 class Network:
     build: Callable  # (input_shape, head) -> keras.Sequential
     summary: str
-    # "flat": wants vectors (images are flattened to 784); "image": wants (28, 28, 1).
-    input_kind: str = "flat"
+    # What it takes: FEATURE_VECTORS (the generated sets), PIXEL_VECTORS (images flattened to 784) or IMAGES.
+    takes: str = FEATURE_VECTORS
     # The training path measured faster for this network on a CPU (README "Training engines"):
     # "compiled" (one XLA loop, for runs long enough to repay compiling it) or "fit" (always Keras fit).
     engine: str = "compiled"
@@ -137,11 +143,11 @@ NETWORKS: dict[str, Network] = {
     "hidden2": Network(hidden2, "2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)"),
     "deep8": Network(deep8, "3 hidden relu layers of 8 units, then the output unit"),
     "softmax2": Network(softmax2, "4 relu units (random-normal init), then softmax"),
-    "mlp": Network(mlp, "3 relu layers of 256 units, then softmax (784-vectors)"),
-    "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax (784-vectors)"),
-    "dense128": Network(dense128, "Flatten, 128 relu units, then softmax (28x28 images)", "image"),
+    "mlp": Network(mlp, "3 relu layers of 256 units, then softmax", PIXEL_VECTORS),
+    "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax", PIXEL_VECTORS),
+    "dense128": Network(dense128, "Flatten, 128 relu units, then softmax", IMAGES),
     # XLA's CPU convolutions train LeNet-5 many times slower than TensorFlow's oneDNN kernels.
-    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", "image",
+    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", IMAGES,
                       engine="fit"),
 }
 
@@ -150,18 +156,32 @@ def get_network(name: str) -> Network:
     return lookup("model", name, NETWORKS)
 
 
-def model_input_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The input shape a network sees for a dataset's sample shape.
+def fitting_datasets(name: str) -> list[str]:
+    """The datasets a network can take, in `beanstrain list` order."""
+    from beanstrain.datasets import list_datasets
 
-    Flat networks see images as 784-vectors; image networks need 28x28 images.
+    takes = get_network(name).takes
+    return [dataset for dataset in list_datasets() if takes in dataset_gives(dataset)]
+
+
+def check_fits(name: str, dataset: str) -> None:
+    """Refuse a network that cannot take what a dataset gives, naming what would fit; reads no data.
+
+    >>> check_fits("hidden2", "mnist")
+    UsageError: model 'hidden2' takes feature vectors, and mnist gives 784-vectors or 28x28 images; ...
     """
-    network = get_network(name)
-    if network.input_kind == "image":
-        if len(data_shape) != 3:
-            raise UsageError(
-                f"model '{name}' needs 28x28 images (mnist, fashion-mnist); this dataset gives "
-                f"{data_shape[0]} feature(s) per sample"
-            )
+    takes, gives = get_network(name).takes, dataset_gives(dataset)
+    if takes in gives:
+        return
+    networks = [network for network, entry in NETWORKS.items() if entry.takes in gives]
+    raise UsageError(f"model '{name}' takes {takes}, and {dataset} gives {' or '.join(gives)}; {name} fits "
+                     f"{', '.join(fitting_datasets(name))}; {dataset} fits {', '.join(networks)}")
+
+
+def model_input_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The input shape a network sees for a dataset's sample shape: 28x28x1 images stay images
+    for the networks that take IMAGES; every other network sees flat vectors."""
+    if get_network(name).takes == IMAGES:
         return data_shape
     size = 1
     for dim in data_shape:
@@ -177,7 +197,7 @@ def build_model(name: str, input_shape, task: str, num_classes: int):
 
 
 def model_inputs(name: str, x):
-    """Samples in the form a network takes: flat networks see 28x28x1 images as 784-vectors."""
-    if get_network(name).input_kind == "flat" and x.ndim > 2:
+    """Samples in the form a network takes: 28x28x1 images become 784-vectors unless it takes IMAGES."""
+    if get_network(name).takes != IMAGES and x.ndim > 2:
         return x.reshape(len(x), -1)
     return x

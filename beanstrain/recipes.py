@@ -179,15 +179,16 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Every value checked before any work starts; one line naming the value and what is allowed."""
-    from beanstrain.datasets import check_samples, dataset_task, is_image_dataset
-    from beanstrain.models import get_network
+    """Every value checked before any work starts; one line naming the value and what is allowed.
+
+    Only the registries are consulted: nothing here reads, draws or downloads data.
+    """
+    from beanstrain.datasets import check_samples, dataset_task
+    from beanstrain.models import check_fits
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
     task = dataset_task(recipe.dataset)
-    if get_network(recipe.model).input_kind == "image" and not is_image_dataset(recipe.dataset):
-        raise UsageError(f"model '{recipe.model}' needs 28x28 images (mnist, fashion-mnist), "
-                         f"not {recipe.dataset}")
+    check_fits(recipe.model, recipe.dataset)
     for key in ("epochs", "batch_size"):
         value = getattr(recipe, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

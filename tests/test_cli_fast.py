@@ -79,7 +79,7 @@ def test_list_json(invoke):
         (["fit", "beans4-hidden2", "--samples", "2"], "--samples must be at least 4"),
         (["fit", "beans4-hidden2", "--noise", "-1"], "noise must be a finite number >= 0"),
         (["fit", "--dataset", "beans4"], "give a RECIPE"),
-        (["fit", "--dataset", "beans4", "--model", "lenet5"], "needs 28x28 images"),
+        (["fit", "--dataset", "beans4", "--model", "lenet5"], "model 'lenet5' takes 28x28 images"),
         (["fit", "missing.toml"], "recipe file missing.toml does not exist"),
         (["fit", "beans4-hidden2", "--batch-size", "0"], "batch size must be a positive integer"),
         (["fit", "beans4-hidden2", "--epochs", "-5"], "epochs must be a positive integer"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beanstrain.backend import load_keras
-from beanstrain.datasets import generate
+from beanstrain.datasets import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, generate
 from beanstrain.models import NETWORKS, build_model
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
 from beanstrain.train import COMPILED_MIN_STEPS, CompiledTrainer, TrainData, choose_engine, epoch_permutation
@@ -90,10 +90,11 @@ def test_divergence_stops_the_loop():
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_every_network_builds_for_its_inputs(name):
-    image = NETWORKS[name].input_kind == "image"
-    shape = (28, 28, 1) if image or name.startswith("mlp") else (2,)
-    model = build_model(name, shape, "multiclass" if image or name.startswith("mlp") else "binary", 10)
-    outputs = model(np.zeros((3, *((28, 28, 1) if image else (784,) if name.startswith("mlp") else (2,))), "float32"))
+    takes = NETWORKS[name].takes
+    data_shape = (2,) if takes == FEATURE_VECTORS else (28, 28, 1)
+    model = build_model(name, data_shape, "binary" if takes == FEATURE_VECTORS else "multiclass", 10)
+    outputs = model(np.zeros((3, *{FEATURE_VECTORS: (2,), PIXEL_VECTORS: (784,), IMAGES: (28, 28, 1)}[takes]),
+                             "float32"))
     assert outputs.shape[0] == 3
 
 
