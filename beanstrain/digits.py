@@ -4,14 +4,23 @@
     >>> image.shape, image.dtype, inverted
     ((28, 28), dtype('float32'), True)
 
-MNIST digits are light strokes on black, about 20x20 pixels of ink centred
-in a 28x28 frame.  A drawing from a paint program or a phone photo is usually
-the opposite: dark on light, any size, off centre.  `read_digit` brings it to
-MNIST's form: grey, inverted when dark-on-light, then (center=True, the
-default) the paper is stretched to 0 and the strongest ink to 1, the digit is
-cropped to its bounding box, fitted into 20x20 keeping its aspect ratio, and
-centred by that box in 28x28.  MNIST itself centres by the centre of mass;
-the bounding box is close for a drawn digit and easier to explain.
+MNIST digits are light strokes on black, fitted into a 20x20 box and placed
+in a 28x28 frame by their centre of mass.  A drawing from a paint program or
+a phone photo is usually the opposite: dark on light, any size, off centre,
+on grey and grainy paper.  `read_digit` brings it to MNIST's form the way
+MNIST itself was made.  It turns the picture grey and inverts it when it is
+dark on light; then (center=True, the default):
+
+1. the paper's level and grain, measured on the picture's border (median and
+   median absolute deviation), are taken off, so the paper becomes 0, and the
+   strokes' typical ink, not the brightest pixel, becomes 1;
+2. the ink is cut into connected parts and those under a tenth of the largest
+   are dropped as specks (dust, JPEG blocks), so they neither widen the crop nor
+   pull the centre of mass;
+3. the bounding box of the remaining ink is fitted into 20x20 keeping its
+   aspect ratio, and the digit is placed so that its centre of mass lands on
+   pixel (14, 14) of the 28x28 frame, in one resampling step.
+
 center=False only resizes the whole picture to 28x28.
 
 Only PNG, BMP and JPEG are read, told apart by the file's content, never its
@@ -35,6 +44,11 @@ ACCEPTED_FORMATS = ["PNG", "BMP", "JPEG"]
 MNIST_SIDE = 28
 INK_BOX_SIDE = 20  # MNIST fits each digit into 20x20 and pads it to 28x28
 MIN_CONTRAST = 0.1  # ink this close to the paper's brightness means a blank picture
+MNIST_CENTRE = 14  # the row and column (from 0) that take the centre of mass: 28 // 2, where MNIST recipes put it
+WORKING_SIDE = 512  # bigger photos are shrunk to this first: ample for a 20x20 digit, and quick
+NOISE_SIGMAS = 3.0  # paper grain up to this many standard deviations is taken off as paper
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
+SPECK_FRACTION = 0.1  # ink parts smaller than this share of the largest part are specks, not strokes
 OTHER_FORMATS = {  # leading bytes -> what to call the file when it is refused
     b"GIF8": "a GIF image",
     b"II*\x00": "a TIFF image",
@@ -137,32 +151,138 @@ def _what_it_holds(path: Path) -> str:
 
 def _border_median(grey: np.ndarray) -> float:
     """Median brightness of the outer tenth of the picture (at least one pixel wide)."""
+    return float(np.median(_border_pixels(grey)))
+
+
+def _border_pixels(grey: np.ndarray) -> np.ndarray:
+    """The outer tenth of the picture (at least one pixel wide), mostly paper in a drawing."""
     width = max(1, min(grey.shape) // 10)
-    border = np.concatenate([grey[:width].ravel(), grey[-width:].ravel(),
-                             grey[:, :width].ravel(), grey[:, -width:].ravel()])
-    return float(np.median(border))
+    return np.concatenate([grey[:width].ravel(), grey[-width:].ravel(),
+                           grey[:, :width].ravel(), grey[:, -width:].ravel()])
 
 
-def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`grey` resized to (width, height) with Lanczos filtering, kept as float32."""
+def _resize(grey: np.ndarray, size: tuple[int, int], box: tuple[float, float, float, float] | None = None,
+            resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
+    """`grey`, or its `box` (left, top, right, bottom; fractions allowed), resized to (width, height), as float32.
+
+    Pillow widens its filter when it shrinks, so each new pixel averages the old
+    pixels it covers: the anti-aliasing MNIST's own normalisation gave its digits.
+    """
     picture = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32))
-    return np.asarray(picture.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    return np.asarray(picture.resize(size, resample, box=box), dtype=np.float32)
 
 
 def _fit_like_mnist(grey: np.ndarray) -> np.ndarray:
-    """Paper to 0 and ink to 1, cropped to the ink, fitted into 20x20, centred in 28x28."""
-    paper, strongest = _border_median(grey), float(grey.max())
-    if strongest - paper < MIN_CONTRAST:  # a blank picture has no digit to crop to
+    """The ink fitted into 20x20 by its bounding box and placed by its centre of mass in 28x28."""
+    grey = _working_size(grey)
+    ink = _stretch_ink(grey)
+    if ink is None:  # a blank picture has no digit to crop to
         return _resize(grey, (MNIST_SIDE, MNIST_SIDE))
-    # A photo's paper is grey, not black; MNIST's background is exactly 0.
-    stretched = np.clip((grey - paper) / (strongest - paper), 0.0, 1.0)
-    ink_rows = np.flatnonzero((stretched > 0.5).any(axis=1))
-    ink_columns = np.flatnonzero((stretched > 0.5).any(axis=0))
-    crop = stretched[ink_rows[0]:ink_rows[-1] + 1, ink_columns[0]:ink_columns[-1] + 1]
-    scale = INK_BOX_SIDE / max(crop.shape)
-    new_height = max(1, round(crop.shape[0] * scale))
-    new_width = max(1, round(crop.shape[1] * scale))
-    frame = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
-    top, left = (MNIST_SIDE - new_height) // 2, (MNIST_SIDE - new_width) // 2
-    frame[top:top + new_height, left:left + new_width] = _resize(crop, (new_width, new_height))
-    return frame
+    main = _main_ink(ink > 0.5)
+    rows, columns = np.flatnonzero(main.any(axis=1)), np.flatnonzero(main.any(axis=0))
+    scale = INK_BOX_SIDE / max(rows[-1] + 1 - rows[0], columns[-1] + 1 - columns[0])  # frame pixels per pixel
+    # Specks go; the strokes' soft edges, up to a frame pixel beyond the half-ink line, stay.
+    ink = ink * _dilate(main, radius=1 + int(np.ceil(1 / scale)))
+    # Centre of mass in pixel-edge coordinates: pixel i spans [i, i + 1), so the frame's pixel 14 centres at 14.5.
+    mass = ink.sum()
+    centre_row = float((ink.sum(axis=1) * (np.arange(ink.shape[0]) + 0.5)).sum() / mass)
+    centre_column = float((ink.sum(axis=0) * (np.arange(ink.shape[1]) + 0.5)).sum() / mass)
+    # The region of the (zero-padded) picture that becomes the 28x28 frame, resampled once.
+    margin = int(np.ceil(MNIST_SIDE / scale)) + 1
+    reach = (MNIST_CENTRE + 0.5) / scale
+    left, top = centre_column + margin - reach, centre_row + margin - reach
+    box = (left, top, left + MNIST_SIDE / scale, top + MNIST_SIDE / scale)
+    frame = np.clip(_resize(np.pad(ink, margin), (MNIST_SIDE, MNIST_SIDE), box), 0.0, 1.0)
+    return frame / frame.max()  # MNIST's strokes reach full brightness, however fine the pen
+
+
+def _working_size(grey: np.ndarray) -> np.ndarray:
+    """A big photo shrunk (averaging) to WORKING_SIDE on its longer side: plenty for a 20x20 digit."""
+    longer = max(grey.shape)
+    if longer <= WORKING_SIDE:
+        return grey
+    height, width = (max(1, round(side * WORKING_SIDE / longer)) for side in grey.shape)
+    return _resize(grey, (width, height), resample=Image.Resampling.BOX)
+
+
+def _stretch_ink(grey: np.ndarray) -> np.ndarray | None:
+    """Paper to 0 and the strokes' ink to 1, with the paper's noise below 0; None for a blank picture.
+
+    The paper's level and noise come from the border (median and median absolute
+    deviation, so ink reaching the border does not move them); the ink's level is
+    the typical brightness of the strokes, not the single brightest pixel, so one
+    bright speck or a JPEG ring does not dim the whole digit.
+    """
+    border = _border_pixels(grey)
+    paper = float(np.median(border))
+    noise = MAD_TO_SIGMA * float(np.median(np.abs(border - paper)))
+    above = grey - paper
+    candidates = above[above > max(NOISE_SIGMAS * noise, MIN_CONTRAST / 2)]
+    if candidates.size == 0:
+        return None
+    peak = float(np.percentile(candidates, 99))
+    strongest = float(np.median(above[above > peak / 2]))
+    if strongest < MIN_CONTRAST:
+        return None
+    floor = min(NOISE_SIGMAS * noise, strongest / 2)  # the paper's grain, taken off so the paper is 0
+    return np.clip((above - floor) / (strongest - floor), 0.0, 1.0)
+
+
+def _main_ink(mask: np.ndarray) -> np.ndarray:
+    """The parts of `mask` (8-connected) at least SPECK_FRACTION the size of the largest: specks dropped."""
+    rows, starts, ends = _runs(mask)
+    if not len(rows):
+        return mask
+    part = _join_touching_runs(rows, starts, ends, mask.shape[0])
+    sizes = np.bincount(part, weights=ends - starts)
+    kept = sizes >= SPECK_FRACTION * sizes.max()
+    main = np.zeros_like(mask)
+    for row, start, end in zip(rows[kept[part]], starts[kept[part]], ends[kept[part]]):
+        main[row, start:end] = True
+    return main
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every horizontal run of True in `mask`: its row, first column and the column after its last."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # row-major order, so the n-th end closes the n-th start
+    return rows, starts, ends
+
+
+def _join_touching_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, height: int) -> np.ndarray:
+    """For each run, the number of the 8-connected part it belongs to (union-find over runs of adjacent rows)."""
+    parent = list(range(len(rows)))
+
+    def root(run: int) -> int:
+        while parent[run] != run:
+            parent[run] = parent[parent[run]]
+            run = parent[run]
+        return run
+
+    first = np.searchsorted(rows, np.arange(height + 1))  # runs of row r: first[r] up to first[r + 1]
+    for row in range(1, height):
+        above, here = int(first[row - 1]), int(first[row])
+        above_end, here_end = here, int(first[row + 1])
+        while above < above_end and here < here_end:
+            if starts[above] <= ends[here] and starts[here] <= ends[above]:  # overlapping or touching corners
+                parent[root(here)] = root(above)
+            if ends[above] < ends[here]:
+                above += 1
+            else:
+                here += 1
+    roots = np.array([root(run) for run in range(len(rows))])
+    return np.unique(roots, return_inverse=True)[1]
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """`mask` grown by `radius` pixels in every direction (a square neighbourhood)."""
+    height, width = mask.shape
+    padded = np.pad(mask, radius)
+    grown_down = np.zeros((height, width + 2 * radius), dtype=bool)
+    for step in range(2 * radius + 1):
+        grown_down |= padded[step:step + height]
+    grown = np.zeros_like(mask)
+    for step in range(2 * radius + 1):
+        grown |= grown_down[:, step:step + width]
+    return grown

@@ -1,8 +1,11 @@
 """`beanstrain predict` through the CLI, with the session's LeNet run trained on blobs (conftest.blob_run).
 
-The network never saw a drawn digit, so these tests check what predict does
-with files (reading, inverting, errors, JSON, the picture), not whether it
-reads a seven as 7.
+The blob network never saw a drawn digit, so most tests here check what
+predict does with files (reading, inverting, errors, JSON, the picture).
+Whether a drawing is read as the digit it shows is checked with a LeNet
+trained on digit-like images in MNIST's form (tests/drawings.py): its
+predictions on drawings and photos of its test digits must agree with its
+predictions on the 28x28 digits themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_files import isolate_image_data
+from drawings import as_drawing, as_photo, mnist_like_digits
+from mnist_files import isolate_image_data, write_npz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -133,3 +137,51 @@ def test_an_unfinished_run_folder_is_refused(invoke, blob_run, sevens, tmp_path)
     (run_dir / "config.json").write_text(json.dumps({**config, "state": "interrupted"}))
     result = invoke("predict", sevens[0], "--run", run_dir, exit_code=1)
     assert "is interrupted, not finished: continue it with: beanstrain fit --resume" in result.output
+
+
+# --- drawings of digits: what the network sees must be the digit it learned --------------------
+
+AGREEMENT_FILES = 40  # test digits drawn each way
+
+
+@pytest.fixture(scope="module")
+def digit_run(runner, tmp_path_factory):
+    """mnist-lenet trained on digit-like images in MNIST's form; returns its run folder and unseen test digits."""
+    from beanstrain.cli import cli
+
+    rng = np.random.default_rng(8)
+    train_images, train_labels = mnist_like_digits(2000, rng)
+    test_images, test_labels = mnist_like_digits(AGREEMENT_FILES, rng)
+    root = tmp_path_factory.mktemp("digit-run")
+    data = write_npz(root / "digits.npz", (train_images, train_labels, test_images, test_labels))
+    result = runner.invoke(cli, ["fit", "mnist-lenet", "--data", str(data), "--optimizer", "adam",
+                                 "--learning-rate", "0.002", "--batch-size", "64", "--epochs", "2",
+                                 "--validation-split", "0", "--out", str(root / "runs"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    return {"run_dir": Path(json.loads(result.stdout)["run_dir"]), "images": test_images, "labels": test_labels}
+
+
+def model_predictions(run_dir: Path, images: np.ndarray) -> np.ndarray:
+    """The network's own classes for 28x28 uint8 images: the oracle a drawing of the same digit must match."""
+    from beanstrain.evaluation import load_run_model, predictor
+
+    config = json.loads((run_dir / "config.json").read_text())
+    model = load_run_model(run_dir, config)
+    return predictor(model, config["recipe"]["model"])(images[..., None] / 255.0).argmax(axis=1)
+
+
+@pytest.mark.parametrize("kind", ["drawing", "photo"])
+def test_drawings_are_predicted_as_the_digits_themselves(invoke, digit_run, tmp_path, kind):
+    rng = np.random.default_rng(1)
+    files = []
+    for index, image in enumerate(digit_run["images"]):
+        if kind == "drawing":
+            files.append(as_drawing(image, tmp_path / f"{index}.{'png' if index % 2 else 'bmp'}", rng))
+        else:
+            files.append(as_photo(image, tmp_path / f"{index}.jpg", rng, specks=index % 3))
+    own = model_predictions(digit_run["run_dir"], digit_run["images"])
+    assert (own == digit_run["labels"]).mean() >= 0.9  # the network learned the digits
+    results = json.loads(invoke("predict", *files, "--run", digit_run["run_dir"], "--json").stdout)
+    predicted = np.array([entry["predicted"] for entry in results])
+    assert all(entry["inverted"] for entry in results)
+    assert (predicted == own).mean() >= 0.95
