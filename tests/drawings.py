@@ -7,10 +7,10 @@
 
 The originals are the digits 0-9 written in Pillow's built-in font, slanted,
 turned and thickened at random, then brought to MNIST's form as LeCun's
-page describes it: the bilevel ink fitted into a 20x20 box keeping its aspect
-ratio (its grey levels come from averaging, i.e. anti-aliasing), then moved by
-whole pixels so that its centre of mass lands on pixel (14, 14) of the 28x28
-frame.  The renderings are the two kinds of file in issue 8: a drawing from a
+page describes it (`mnist_form`): the ink fitted into a 20x20 box keeping its
+aspect ratio (its grey levels come from averaging, i.e. anti-aliasing), then
+moved by whole pixels so that its centre of mass lands on pixel (14, 14) of
+the 28x28 frame.  The renderings are the two kinds of file in issue 8: a drawing from a
 paint program (112x112, dark on white, PNG or BMP, some RGB) and a phone photo
 (150-400 px, grey noisy paper, the digit off centre at 45-80% of the frame,
 strokes thicker or thinner, blue ink, JPEG quality 70).  benchmarks/drawn_digits.py
@@ -48,21 +48,25 @@ def _written_digit(label: int, font, rng: np.random.Generator) -> np.ndarray:
 
 
 def mnist_form(written: np.ndarray) -> np.ndarray:
-    """MNIST's construction: the bilevel ink's box fitted into 20x20, then a whole-pixel centre-of-mass shift."""
-    ink = written > 127
+    """MNIST's construction on a grey image (light on dark, any size) -> 28x28 uint8.
+
+    The box of its bilevel ink (brighter than half its brightest pixel) is fitted
+    into 20x20 keeping the aspect ratio, by averaging (anti-aliasing); then the
+    28x28 frame is cut around the centre of mass, to the nearest whole pixel, so
+    that it lands on pixel (14, 14).  The brightest pixel becomes 255.
+    """
+    written = np.asarray(written, dtype=np.float32)
+    ink = written > written.max() / 2
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
-    scale = 20 / max(crop.shape)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    box = np.asarray(Image.fromarray(crop.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX))
-    frame = np.zeros((28, 28), dtype=np.float64)
-    top, left = (28 - box.shape[0]) // 2, (28 - box.shape[1]) // 2
-    frame[top:top + box.shape[0], left:left + box.shape[1]] = box
-    row_mass, column_mass = frame.sum(axis=1), frame.sum(axis=0)
-    centre_row = (row_mass * np.arange(28)).sum() / row_mass.sum()
-    centre_column = (column_mass * np.arange(28)).sum() / column_mass.sum()
-    shifted = np.roll(frame, (round(14 - centre_row), round(14 - centre_column)), axis=(0, 1))
-    return shifted.astype(np.uint8)
+    scale = 20 / max(rows[-1] + 1 - rows[0], columns[-1] + 1 - columns[0])
+    size = (max(1, round(written.shape[1] * scale)), max(1, round(written.shape[0] * scale)))
+    fitted = np.clip(np.asarray(Image.fromarray(written).resize(size, Image.Resampling.LANCZOS)), 0, None)
+    fitted = np.pad(fitted, 28)
+    places_down, places_across = np.arange(fitted.shape[0]), np.arange(fitted.shape[1])
+    top = round(fitted.sum(axis=1) @ places_down / fitted.sum()) - 14
+    left = round(fitted.sum(axis=0) @ places_across / fitted.sum()) - 14
+    frame = fitted[top:top + 28, left:left + 28]
+    return np.round(frame * 255 / frame.max()).astype(np.uint8)
 
 
 def as_drawing(original: np.ndarray, path: Path, rng: np.random.Generator) -> Path:
@@ -77,15 +81,16 @@ def as_drawing(original: np.ndarray, path: Path, rng: np.random.Generator) -> Pa
 def as_photo(original: np.ndarray, path: Path, rng: np.random.Generator, specks: int = 0) -> Path:
     """A phone photo of the digit written in blue ink on grey paper, saved as JPEG quality 70.
 
-    150-400 px on a side; the digit's 20x20 box fills 45-80% of the frame's height, off centre;
+    150-400 px on a side; the ink's box (20x20 for a digit) fills 45-80% of the frame, off centre;
     strokes up to a few pixels thicker or thinner; Gaussian grain and a light gradient on the
     paper; `specks` dark dots of dust scattered over it.
     """
     side = int(rng.integers(150, 401))
-    digit_side = rng.uniform(0.45, 0.80) * side
-    scale = digit_side / 20
-    enlarged = Image.fromarray(np.asarray(original, dtype=np.uint8)).resize(
-        (round(28 * scale), round(28 * scale)), Image.Resampling.BICUBIC)
+    original = np.asarray(original, dtype=np.uint8)
+    inked = original > 25
+    ink_side = max(np.ptp(np.flatnonzero(inked.any(axis=1))), np.ptp(np.flatnonzero(inked.any(axis=0)))) + 1
+    scale = rng.uniform(0.45, 0.80) * side / ink_side  # the ink's box, 20 px for a digit, to 45-80% of the frame
+    enlarged = Image.fromarray(original).resize((round(28 * scale), round(28 * scale)), Image.Resampling.BICUBIC)
     pen = rng.choice(["finer", "same", "broader"])
     if pen != "same":  # about half an MNIST pixel less or more stroke
         size = 2 * max(1, round(scale / 4)) + 1

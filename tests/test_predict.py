@@ -95,6 +95,28 @@ def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
     assert not list(tmp_path.glob(".bars-*"))  # written atomically: no temporary file left behind
 
 
+def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, sevens, tmp_path, monkeypatch):
+    from beanstrain import image_plots
+    from beanstrain.digits import picture_thumbnail, read_digit
+
+    drawn = {}
+    draw = image_plots.plot_digit_predictions
+
+    def keep_and_draw(images, probabilities, captions, class_names, path, pictures=None):
+        drawn.update(images=images, probabilities=probabilities, captions=captions, pictures=pictures)
+        return draw(images, probabilities, captions, class_names, path, pictures)
+
+    monkeypatch.setattr(image_plots, "plot_digit_predictions", keep_and_draw)
+    picture = tmp_path / "bars.png"
+    results, _ = predict_json(invoke, blob_run, *sevens, "--plot", picture)
+    for index, path in enumerate(sevens):
+        np.testing.assert_array_equal(drawn["images"][index], read_digit(path)[0])  # the network's own input
+        np.testing.assert_array_equal(drawn["pictures"][index], picture_thumbnail(path))  # the file as given
+        np.testing.assert_allclose(drawn["probabilities"][index], results[index]["probabilities"])
+    assert drawn["captions"][1].startswith("dark.png: ")
+    assert Image.open(picture).size[0] > 1000  # two files: picture, input and bars, twice across
+
+
 def test_plot_into_a_missing_folder_is_refused_first(invoke, blob_run, sevens, tmp_path):
     result = invoke("predict", sevens[0], "--out", blob_run["out"], "--plot", tmp_path / "no" / "bars.png",
                     exit_code=2)
@@ -122,9 +144,20 @@ def test_a_changed_model_file_is_refused(invoke, blob_run, sevens, tmp_path):
     assert "has changed since it was trained" in result.output
 
 
-def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path):
+def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path, monkeypatch):
+    from beanstrain import predict
+    from beanstrain.digits import read_digit
+
+    framed = []
+
+    def read_and_keep(*args, **kwargs):
+        framed.append(kwargs)
+        return read_digit(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "read_digit", read_and_keep)
     summary = fit_json("--dataset", "fashion-mnist", "--model", "mlp512", "--epochs", "1", "--data", blob_run["data"])
     entry = json.loads(invoke("predict", sevens[0], "--run", summary["run_dir"], "--json").stdout)[0]
+    assert framed[0]["dataset"] == "fashion-mnist"  # clothes are framed as Fashion-MNIST framed them
     fashion = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
     assert entry["label"] == fashion[entry["predicted"]]
