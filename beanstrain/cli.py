@@ -281,14 +281,18 @@ def data_command(name, data_path, as_json):
               help="Force inverting the image or not (default: invert when the border is lighter than "
                    "mid-grey, i.e. a dark digit on light paper).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Save each image beside its probability bars here.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Save a picture here: each file, the 28x28 image the network saw, and its probability bars.")
 def predict(images, target, out, invert, as_json, plot):
     """Predict the class of your own images (PNG, BMP or JPEG, any size) with a trained image run.
 
-    Each image is made to look like MNIST: grey, inverted when it is dark on
-    light, the ink cropped, fitted into 20x20 and centred in 28x28. A file that
-    cannot be read gets a one-line error; the others are still predicted, and
-    the command exits 1 at the end.
+    Each image is brought to MNIST's form the way MNIST was made: grey,
+    inverted when it is dark on light, the paper's grain and specks taken off,
+    the ink fitted into 20x20 keeping its shape and placed so that its centre
+    of mass is the middle of the 28x28 frame (for a Fashion-MNIST run, fitted
+    to 28 and centred, as that set was made). A file that cannot be read gets
+    a one-line error; the others are still predicted, and the command exits 1
+    at the end.
 
     \b
     beanstrain predict my_digit.png --run mnist-lenet

@@ -8,7 +8,7 @@ test images, predicted once (the run's test figures come from the same pass)
 and shared by every picture.  The course's prediction picture puts each image beside a bar
 chart of its 10 probabilities, the predicted bar red and the true bar blue;
 `plot_digit_predictions` draws the same for a person's own digits, which have
-no true label.  Each file is written atomically.
+no true label, with the picture as given beside the 28x28 image the network saw.  Each file is written atomically.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from beanstrain.plots import plot_history, pyplot, save_figure
 
 SAMPLE_GRID = 5  # the course's 5x5 grid of training samples
 PAIRS_PER_ROW = 3  # image + bars pairs across one row of a prediction grid
+DIGITS_PER_ROW = 2  # picture + network input + bars, across one row of `predict --plot`
 PREDICTION_ROWS = 4
 WRONG_SHOWN = 12
 PREDICTED_COLOUR, TRUE_COLOUR, OTHER_COLOUR = "tab:red", "tab:blue", "lightgrey"
@@ -68,21 +69,26 @@ def _probability_bars(axes, probabilities: np.ndarray, true_class: int | None = 
 
 def _pair_grid(count: int):
     """A figure and `count` (image axes, bar axes) pairs, PAIRS_PER_ROW to a row."""
+    return _panel_grid(count, panels=2, per_row=PAIRS_PER_ROW)
+
+
+def _panel_grid(count: int, panels: int, per_row: int):
+    """A figure and `count` groups of `panels` side-by-side axes, `per_row` groups to a row."""
     plt = pyplot()
-    grid_rows = max(1, -(-count // PAIRS_PER_ROW))
-    grid_columns = 2 * min(count, PAIRS_PER_ROW) if count else 2
+    grid_rows = max(1, -(-count // per_row))
+    grid_columns = panels * min(count, per_row) if count else panels
     figure, axes = plt.subplots(grid_rows, grid_columns, figsize=(2.2 * grid_columns, 2.1 * grid_rows),
                                 squeeze=False)
-    pairs = []
-    for index in range(grid_rows * grid_columns // 2):
-        row, column = divmod(index, grid_columns // 2)
-        image_axes, bar_axes = axes[row][2 * column], axes[row][2 * column + 1]
+    groups = []
+    for index in range(grid_rows * grid_columns // panels):
+        row, column = divmod(index, grid_columns // panels)
+        group = [axes[row][panels * column + panel] for panel in range(panels)]
         if index < count:
-            pairs.append((image_axes, bar_axes))
+            groups.append(group)
         else:
-            image_axes.axis("off")
-            bar_axes.axis("off")
-    return figure, pairs
+            for unused in group:
+                unused.axis("off")
+    return figure, groups
 
 
 def plot_samples(images: np.ndarray, labels: np.ndarray, class_names, path: Path, title: str) -> str:
@@ -166,7 +172,26 @@ def plot_wrong(images, labels, probabilities, class_names, path: Path, title: st
                        labels=np.asarray(labels)[worst])
 
 
-def plot_digit_predictions(images, probabilities, captions: list[str], class_names, path: Path) -> str:
-    """`beanstrain predict --plot`: each person's image beside its probability bars, the predicted bar red."""
-    return _plot_pairs(images, probabilities, class_names, Path(path), "predictions (red: predicted)",
-                       captions=captions)
+def plot_digit_predictions(images, probabilities, captions: list[str], class_names, path: Path,
+                           pictures=None) -> str:
+    """`beanstrain predict --plot`: each person's picture, the 28x28 image the network saw, and its bars.
+
+    `images` are the network's inputs; `pictures` (RGB thumbnails of the files as
+    given, optional) go first, so a wrong guess can be traced to the picture or to
+    how it was read (a crop, a speck, the wrong inversion).
+    """
+    if pictures is None:
+        return _plot_pairs(images, probabilities, class_names, Path(path), "predictions (red: predicted)",
+                           captions=captions)
+    figure, groups = _panel_grid(len(images), panels=3, per_row=DIGITS_PER_ROW)
+    for picture, image, row, caption, (picture_axes, image_axes, bar_axes) in zip(
+            pictures, images, probabilities, captions, groups):
+        picture_axes.imshow(picture)
+        picture_axes.set_title(caption, fontsize=8)
+        picture_axes.set_xticks([])
+        picture_axes.set_yticks([])
+        _show_image(image_axes, image, "the network's 28x28 input")
+        _probability_bars(bar_axes, row)
+    figure.suptitle("predictions: your picture, what the network saw, its probabilities (red: predicted)")
+    figure.tight_layout()
+    return save_figure(figure, Path(path))

@@ -8,7 +8,9 @@
     {'file': 'notes.txt', 'error': 'notes.txt holds text, not a PNG, BMP or JPEG image; ...'}
 
 Each file is read by `digits.read_digit` (grey, inverted when dark on light
-unless `invert` says otherwise, fitted into 28x28 like MNIST).  A file that
+unless `invert` says otherwise, the paper and specks taken off, framed in
+28x28 as the run's dataset was: MNIST's 20x20 box and centre of mass, or
+Fashion-MNIST's full frame).  A file that
 cannot be read gets an error entry and the others are still predicted.  The
 model is the newest finished run of a recipe, or a run folder, or, when
 neither is given, the newest finished run trained on images; its file is
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import runs
-from beanstrain.digits import read_digit
+from beanstrain.digits import picture_thumbnail, read_digit
 from beanstrain.errors import RunError, UsageError
 
 
@@ -76,7 +78,7 @@ def predict_images(files: list[str], target: str | None, out: Path, invert: bool
     results, images = [], []
     for file in files:
         try:
-            image, inverted = read_digit(file, invert=invert)
+            image, inverted = read_digit(file, invert=invert, dataset=recipe["dataset"])
         except (UsageError, RunError) as error:
             results.append({"file": str(file), "error": str(error)})
             continue
@@ -107,7 +109,7 @@ def check_plot_path(plot: str | Path | None) -> Path | None:
 
 
 def plot_prediction(prediction: Prediction, path: Path) -> str | None:
-    """The course's picture of the files read: each image beside its probability bars, predicted bar red."""
+    """The course's picture of the files read: each file, the 28x28 image the network saw, its bars (predicted red)."""
     from beanstrain.image_plots import plot_digit_predictions
 
     readable = [result for result in prediction.results if "error" not in result]
@@ -116,5 +118,6 @@ def plot_prediction(prediction: Prediction, path: Path) -> str | None:
     probabilities = np.asarray([result["probabilities"] for result in readable])
     captions = [f"{Path(result['file']).name}: {result['label']} ({result['probability']:.2f})"
                 for result in readable]
-    plot_digit_predictions(prediction.images, probabilities, captions, prediction.class_names, path)
+    pictures = [picture_thumbnail(result["file"]) for result in readable]
+    plot_digit_predictions(prediction.images, probabilities, captions, prediction.class_names, path, pictures)
     return str(path)

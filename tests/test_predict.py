@@ -1,8 +1,11 @@
 """`beanstrain predict` through the CLI, with the session's LeNet run trained on blobs (conftest.blob_run).
 
-The network never saw a drawn digit, so these tests check what predict does
-with files (reading, inverting, errors, JSON, the picture), not whether it
-reads a seven as 7.
+The blob network never saw a drawn digit, so most tests here check what
+predict does with files (reading, inverting, errors, JSON, the picture).
+Whether a drawing is read as the digit it shows is checked with a LeNet
+trained on digit-like images in MNIST's form (tests/drawings.py): its
+predictions on drawings and photos of its test digits must agree with its
+predictions on the 28x28 digits themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_files import isolate_image_data
+from drawings import as_drawing, as_photo, mnist_like_digits
+from mnist_files import isolate_image_data, write_npz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -91,6 +95,28 @@ def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
     assert not list(tmp_path.glob(".bars-*"))  # written atomically: no temporary file left behind
 
 
+def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, sevens, tmp_path, monkeypatch):
+    from beanstrain import image_plots
+    from beanstrain.digits import picture_thumbnail, read_digit
+
+    drawn = {}
+    draw = image_plots.plot_digit_predictions
+
+    def keep_and_draw(images, probabilities, captions, class_names, path, pictures=None):
+        drawn.update(images=images, probabilities=probabilities, captions=captions, pictures=pictures)
+        return draw(images, probabilities, captions, class_names, path, pictures)
+
+    monkeypatch.setattr(image_plots, "plot_digit_predictions", keep_and_draw)
+    picture = tmp_path / "bars.png"
+    results, _ = predict_json(invoke, blob_run, *sevens, "--plot", picture)
+    for index, path in enumerate(sevens):
+        np.testing.assert_array_equal(drawn["images"][index], read_digit(path)[0])  # the network's own input
+        np.testing.assert_array_equal(drawn["pictures"][index], picture_thumbnail(path))  # the file as given
+        np.testing.assert_allclose(drawn["probabilities"][index], results[index]["probabilities"])
+    assert drawn["captions"][1].startswith("dark.png: ")
+    assert Image.open(picture).size[0] > 1000  # two files: picture, input and bars, twice across
+
+
 def test_plot_into_a_missing_folder_is_refused_first(invoke, blob_run, sevens, tmp_path):
     result = invoke("predict", sevens[0], "--out", blob_run["out"], "--plot", tmp_path / "no" / "bars.png",
                     exit_code=2)
@@ -118,9 +144,20 @@ def test_a_changed_model_file_is_refused(invoke, blob_run, sevens, tmp_path):
     assert "has changed since it was trained" in result.output
 
 
-def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path):
+def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path, monkeypatch):
+    from beanstrain import predict
+    from beanstrain.digits import read_digit
+
+    framed = []
+
+    def read_and_keep(*args, **kwargs):
+        framed.append(kwargs)
+        return read_digit(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "read_digit", read_and_keep)
     summary = fit_json("--dataset", "fashion-mnist", "--model", "mlp512", "--epochs", "1", "--data", blob_run["data"])
     entry = json.loads(invoke("predict", sevens[0], "--run", summary["run_dir"], "--json").stdout)[0]
+    assert framed[0]["dataset"] == "fashion-mnist"  # clothes are framed as Fashion-MNIST framed them
     fashion = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
     assert entry["label"] == fashion[entry["predicted"]]
@@ -133,3 +170,51 @@ def test_an_unfinished_run_folder_is_refused(invoke, blob_run, sevens, tmp_path)
     (run_dir / "config.json").write_text(json.dumps({**config, "state": "interrupted"}))
     result = invoke("predict", sevens[0], "--run", run_dir, exit_code=1)
     assert "is interrupted, not finished: continue it with: beanstrain fit --resume" in result.output
+
+
+# --- drawings of digits: what the network sees must be the digit it learned --------------------
+
+AGREEMENT_FILES = 40  # test digits drawn each way
+
+
+@pytest.fixture(scope="module")
+def digit_run(runner, tmp_path_factory):
+    """mnist-lenet trained on digit-like images in MNIST's form; returns its run folder and unseen test digits."""
+    from beanstrain.cli import cli
+
+    rng = np.random.default_rng(8)
+    train_images, train_labels = mnist_like_digits(2000, rng)
+    test_images, test_labels = mnist_like_digits(AGREEMENT_FILES, rng)
+    root = tmp_path_factory.mktemp("digit-run")
+    data = write_npz(root / "digits.npz", (train_images, train_labels, test_images, test_labels))
+    result = runner.invoke(cli, ["fit", "mnist-lenet", "--data", str(data), "--optimizer", "adam",
+                                 "--learning-rate", "0.002", "--batch-size", "64", "--epochs", "2",
+                                 "--validation-split", "0", "--out", str(root / "runs"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    return {"run_dir": Path(json.loads(result.stdout)["run_dir"]), "images": test_images, "labels": test_labels}
+
+
+def model_predictions(run_dir: Path, images: np.ndarray) -> np.ndarray:
+    """The network's own classes for 28x28 uint8 images: the oracle a drawing of the same digit must match."""
+    from beanstrain.evaluation import load_run_model, predictor
+
+    config = json.loads((run_dir / "config.json").read_text())
+    model = load_run_model(run_dir, config)
+    return predictor(model, config["recipe"]["model"])(images[..., None] / 255.0).argmax(axis=1)
+
+
+@pytest.mark.parametrize("kind", ["drawing", "photo"])
+def test_drawings_are_predicted_as_the_digits_themselves(invoke, digit_run, tmp_path, kind):
+    rng = np.random.default_rng(1)
+    files = []
+    for index, image in enumerate(digit_run["images"]):
+        if kind == "drawing":
+            files.append(as_drawing(image, tmp_path / f"{index}.{'png' if index % 2 else 'bmp'}", rng))
+        else:
+            files.append(as_photo(image, tmp_path / f"{index}.jpg", rng, specks=index % 3))
+    own = model_predictions(digit_run["run_dir"], digit_run["images"])
+    assert (own == digit_run["labels"]).mean() >= 0.9  # the network learned the digits
+    results = json.loads(invoke("predict", *files, "--run", digit_run["run_dir"], "--json").stdout)
+    predicted = np.array([entry["predicted"] for entry in results])
+    assert all(entry["inverted"] for entry in results)
+    assert (predicted == own).mean() >= 0.95
