@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from beanstrain.backend import load_keras
-from beanstrain.datasets import BINARY, REGRESSION
+from beanstrain.devices import load_keras
+from beanstrain.data.toy import BINARY, REGRESSION
 from beanstrain.errors import UsageError, lookup
 
 
