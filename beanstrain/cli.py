@@ -91,7 +91,7 @@ def list_command(as_json):
     beanstrain list
     beanstrain list --json | jq '.recipes'
     """
-    from beanstrain.datasets import list_datasets
+    from beanstrain.data.toy import list_datasets
     from beanstrain.models import NETWORKS
     from beanstrain.recipes import list_recipes
 
@@ -172,7 +172,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     """
-    from beanstrain.pipeline import fit_run, resume_run
+    from beanstrain.session import fit_run, resume_run
     from beanstrain.recipes import resolve_recipe
 
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
@@ -250,7 +250,7 @@ def data_command(name, data_path, as_json):
     beanstrain data mnist --data ~/Downloads/mnist.npz
     beanstrain data fashion-mnist --json
     """
-    from beanstrain.images import IMAGE_DATASETS, describe_images, how_to_get
+    from beanstrain.data.images import IMAGE_DATASETS, describe_images, how_to_get
 
     infos = [describe_images(one, data_path) for one in ([name] if name else IMAGE_DATASETS)]
     if as_json:

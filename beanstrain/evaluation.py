@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import runs
-from beanstrain.datasets import REGRESSION, load_dataset
+from beanstrain.data.toy import REGRESSION, load_dataset
 from beanstrain.errors import RunError, UsageError
 from beanstrain.models import model_inputs
 
@@ -37,7 +37,7 @@ def predictor(model, model_name: str):
 def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
     """Loss and accuracy of predictions, the figures `model.evaluate` reports."""
     from beanstrain.objectives import make_loss
-    from beanstrain.train import count_correct
+    from beanstrain.engines.compiled import count_correct
 
     results = {"loss": float(make_loss(loss_name)(y_true, y_pred))}
     if accuracy:
@@ -47,7 +47,7 @@ def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: st
 
 def load_run_model(run_dir: Path, config: dict):
     """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     path = run_dir / runs.MODEL
     retrain = f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}"

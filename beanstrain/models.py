@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from beanstrain.backend import load_keras
-from beanstrain.datasets import BINARY, FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, REGRESSION, dataset_gives
+from beanstrain.devices import load_keras
+from beanstrain.data.toy import BINARY, FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, REGRESSION, dataset_gives
 from beanstrain.errors import UsageError, lookup
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import runs
-from beanstrain.digits import picture_thumbnail, read_digit
+from beanstrain.data.digits import picture_thumbnail, read_digit
 from beanstrain.errors import RunError, UsageError
 
 
@@ -47,7 +47,7 @@ class Prediction:
 
 def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     """The run folder and config of the model to use; a run trained on a non-image set is refused."""
-    from beanstrain.datasets import is_image_dataset
+    from beanstrain.data.toy import is_image_dataset
 
     if target:
         run_dir = runs.resolve_run(target, out)
@@ -68,7 +68,7 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 
 def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
-    from beanstrain.images import IMAGE_DATASETS
+    from beanstrain.data.images import IMAGE_DATASETS
     from beanstrain.evaluation import load_run_model, predictor
 
     run_dir, config = find_image_run(target, out)
@@ -110,7 +110,7 @@ def check_plot_path(plot: str | Path | None) -> Path | None:
 
 def plot_prediction(prediction: Prediction, path: Path) -> str | None:
     """The course's picture of the files read: each file, the 28x28 image the network saw, its bars (predicted red)."""
-    from beanstrain.image_plots import plot_digit_predictions
+    from beanstrain.plots.images import plot_digit_predictions
 
     readable = [result for result in prediction.results if "error" not in result]
     if not readable:

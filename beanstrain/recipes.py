@@ -60,7 +60,7 @@ def pair_defaults(dataset: str) -> dict:
     Toy sets get many quick epochs with Adam; image sets a few epochs of
     larger batches with a validation split, as the course's MNIST runs do.
     """
-    from beanstrain.datasets import is_image_dataset
+    from beanstrain.data.toy import is_image_dataset
 
     if is_image_dataset(dataset):
         return {"epochs": 5, "batch_size": 128, "optimizer": "adam", "validation_split": 0.1}
@@ -161,7 +161,7 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
         dataset, model = overrides.get("dataset"), overrides.get("model")
         if not dataset or not model:
             raise UsageError("give a RECIPE (see `beanstrain list`) or both --dataset and --model")
-        from beanstrain.datasets import dataset_task
+        from beanstrain.data.toy import dataset_task
         from beanstrain.models import get_network
 
         dataset_task(dataset)  # unknown names fail here, before anything else
@@ -183,7 +183,7 @@ def check_recipe(recipe: Recipe) -> None:
 
     Only the registries are consulted: nothing here reads, draws or downloads data.
     """
-    from beanstrain.datasets import check_samples, dataset_task
+    from beanstrain.data.toy import check_samples, dataset_task
     from beanstrain.models import check_fits
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
@@ -209,7 +209,7 @@ def check_recipe(recipe: Recipe) -> None:
 
 def recipe_loss(recipe: Recipe) -> str:
     """The loss a run uses: the recipe's, or the task's default."""
-    from beanstrain.datasets import dataset_task
+    from beanstrain.data.toy import dataset_task
     from beanstrain.objectives import DEFAULT_LOSS, canonical_loss
 
     return canonical_loss(recipe.loss or DEFAULT_LOSS[dataset_task(recipe.dataset)])

@@ -34,7 +34,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np
 import keras
 from keras import layers
-from beanstrain.datasets import load_dataset
+from beanstrain.data.toy import load_dataset
 
 case = json.loads(sys.argv[1])
 data = load_dataset(case["dataset"], case.get("samples"), 0.0, 0)
@@ -147,7 +147,7 @@ def help_seconds(repeat: int = 5) -> float:
 
 
 def machine() -> str:
-    from beanstrain.backend import cpu_name
+    from beanstrain.devices import cpu_name
 
     return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 

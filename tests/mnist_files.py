@@ -18,8 +18,8 @@ import struct
 
 import numpy as np
 
-from beanstrain import images
-from beanstrain.images import IDX_FILES, IMAGE_DATASETS
+from beanstrain.data import images
+from beanstrain.data.images import IDX_FILES, IMAGE_DATASETS
 
 SPLIT_ORDER = [("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels")]
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from beanstrain.cli import cli
-from beanstrain.datasets import TOY_DATASETS
+from beanstrain.data.toy import TOY_DATASETS
 from beanstrain.models import NETWORKS
 from beanstrain.recipes import recipe_files
 

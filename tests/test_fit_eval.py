@@ -148,7 +148,7 @@ def test_eval_regression_has_no_accuracy_gate(invoke, fit_json, tmp_path):
 
 
 def test_device_gpu_without_gpu_is_a_usage_error(invoke, tmp_path):
-    from beanstrain.backend import load_tensorflow
+    from beanstrain.devices import load_tensorflow
 
     if load_tensorflow().config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU")

@@ -21,7 +21,7 @@ import pytest
 
 from beanstrain import runs
 from beanstrain.errors import RunError, UsageError
-from beanstrain.images import IDX_FILES
+from beanstrain.data.images import IDX_FILES
 
 SECONDS_PER_CASE = 60
 CASES_PER_KIND = 4
@@ -89,7 +89,7 @@ def fit_mnist(data, out: Path):
 @pytest.fixture
 def no_pictures(monkeypatch):
     """A flip can leave the data valid, and then the case trains; its pictures are not under test."""
-    from beanstrain import pipeline
+    from beanstrain import session as pipeline
 
     monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])
 
@@ -190,7 +190,7 @@ def test_keras_archives_with_damaged_members(runner, trained_run, tmp_path):
 
 def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_path, monkeypatch):
     """A Lambda layer carries Python bytecode; safe_mode refuses it and nothing in it runs."""
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     keras = load_keras()
     marker = tmp_path / "code-ran"
@@ -237,7 +237,7 @@ def test_checkpoint_files(runner, trained_run, tmp_path):
 def test_image_files(tmp_path):
     from PIL import Image
 
-    from beanstrain.digits import read_digit
+    from beanstrain.data.digits import read_digit
 
     for image_format, suffix in (("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp")):
         buffer = io.BytesIO()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from beanstrain.images import IMAGE_DATASETS, search_places
+from beanstrain.data.images import IMAGE_DATASETS, search_places
 from beanstrain.recipes import list_recipes
 from mnist_files import blob_splits, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain import datasets, runs
+from beanstrain import runs
+from beanstrain.data import toy as datasets
 
 
 def one_line(result) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from beanstrain import runs
-from beanstrain.backend import load_keras
+from beanstrain.devices import load_keras
 
 keras = load_keras()
 
@@ -155,7 +155,7 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, tmp_
 
 
 def test_a_failure_during_training_marks_the_run_failed_and_keeps_a_checkpoint(invoke, tmp_path, monkeypatch):
-    from beanstrain import pipeline
+    from beanstrain import session as pipeline
     from beanstrain.errors import RunError
 
     def no_space(*args, **kwargs):

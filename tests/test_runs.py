@@ -68,7 +68,7 @@ def test_model_save_failing_midway_leaves_no_model(tmp_path):
 def test_picture_failing_midway_keeps_the_old_picture(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from beanstrain import plots
+    from beanstrain.plots import toy as plots
 
     plots.plot_history(["loss"], [[0.5], [0.25]], tmp_path / "history.png", "loss")
     before = (tmp_path / "history.png").read_bytes()

@@ -1,4 +1,4 @@
-"""Reading a person's drawn digit for `beanstrain predict` (beanstrain/digits.py).
+"""Reading a person's drawn digit for `beanstrain predict` (beanstrain/data/digits.py).
 
 The digits are drawn here with PIL's ImageDraw; the same drawing saved in
 different ways (light or dark, PNG, JPEG, BMP, RGBA, palette, 16-bit) must
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, features
 
-from beanstrain import digits
+from beanstrain.data import digits
 from drawings import as_drawing, as_photo, mnist_like_digits
-from beanstrain.digits import looks_dark_on_light, read_digit
+from beanstrain.data.digits import looks_dark_on_light, read_digit
 from beanstrain.errors import RunError, UsageError
 
 

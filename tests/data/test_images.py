@@ -1,4 +1,4 @@
-"""Finding, reading and checking MNIST-format datasets (beanstrain/images.py).
+"""Finding, reading and checking MNIST-format datasets (beanstrain/data/images.py).
 
 Every file here is built in tmp_path: small random splits written as IDX
 (plain and gzipped) and as Keras-style .npz, so nothing needs the network or
@@ -15,9 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from beanstrain import images
+from beanstrain.data import images
 from beanstrain.errors import RunError, UsageError
-from beanstrain.images import (IMAGE_DATASETS, describe_images, find_images, load_images,
+from beanstrain.data.images import (IMAGE_DATASETS, describe_images, find_images, load_images,
                                read_idx, read_npz, search_places)
 from mnist_files import idx_bytes, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
 
@@ -496,7 +496,7 @@ def test_describe_and_load_agree(tmp_path, name):
 
 def test_importing_the_modules_does_not_import_keras():
     # The download imports Keras inside the function, so `beanstrain data` stays instant.
-    check = ("import sys, beanstrain.images, beanstrain.digits; "
+    check = ("import sys, beanstrain.data.images, beanstrain.data.digits; "
              "print(sorted({'keras', 'tensorflow', 'matplotlib'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.datasets import Dataset
-from beanstrain.plots import plot_history, pyplot, save_figure
+from beanstrain.data.toy import Dataset
+from beanstrain.plots.toy import plot_history, pyplot, save_figure
 
 SAMPLE_GRID = 5  # the course's 5x5 grid of training samples
 PAIRS_PER_ROW = 3  # image + bars pairs across one row of a prediction grid

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beanstrain.backend import load_keras
-from beanstrain.datasets import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, generate
+from beanstrain.devices import load_keras
+from beanstrain.data.toy import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, generate
 from beanstrain.models import NETWORKS, build_model
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
-from beanstrain.train import COMPILED_MIN_STEPS, CompiledTrainer, TrainData, choose_engine, epoch_permutation
+from beanstrain.engines.compiled import COMPILED_MIN_STEPS, CompiledTrainer, TrainData, choose_engine, epoch_permutation
 
 keras = load_keras()
 
@@ -100,7 +100,7 @@ def test_every_network_builds_for_its_inputs(name):
 
 def test_fit_engine_takes_the_compiled_loops_batches():
     """Both engines visit each epoch in epoch_permutation order, so they reach the same weights."""
-    from beanstrain.train import make_trainer
+    from beanstrain.engines.compiled import make_trainer
 
     x, y = generate("spiral", 60, 0.0, seed=2)
     targets = encode_targets(y, "binary", "binary_crossentropy", 2)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import failures, runs
-from beanstrain.datasets import Dataset, load_dataset
+from beanstrain.data.toy import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
 from beanstrain.errors import RunError, UsageError
 from beanstrain.evaluation import figures, predictor
@@ -83,7 +83,7 @@ class Session:
 
     def make_trainer(self):
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
-        from beanstrain.train import make_trainer
+        from beanstrain.engines.compiled import make_trainer
 
         optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
         task = self.dataset.task
@@ -101,10 +101,10 @@ class Session:
 def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
             engine: str | None = None) -> Session:
     """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
-    from beanstrain.backend import load_keras, select_device
+    from beanstrain.devices import load_keras, select_device
     from beanstrain.models import build_model, get_network
     from beanstrain.objectives import accuracy_kind
-    from beanstrain.train import TrainData, choose_engine
+    from beanstrain.engines.compiled import TrainData, choose_engine
 
     chosen_device = select_device(device)
     keras = load_keras()
@@ -126,7 +126,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
             stream=None) -> dict:
     """Train a recipe into a new run folder and return the summary `fit --json` prints."""
-    from beanstrain.backend import library_versions
+    from beanstrain.devices import library_versions
 
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
@@ -207,7 +207,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
     from beanstrain.checkpoints import Keeper, restore
     from beanstrain.interrupts import StopRequest
     from beanstrain.progress import Progress
-    from beanstrain.train import History
+    from beanstrain.engines.compiled import History
 
     recipe, dataset, model = session.recipe, session.dataset, session.model
     start_epoch = resume_from.epoch if resume_from else 0
@@ -332,16 +332,16 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
 
 
 def _device_scope(device: dict):
-    from beanstrain.backend import load_tensorflow
+    from beanstrain.devices import load_tensorflow
 
     return load_tensorflow().device(device["tf_device"])
 
 
 def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
     if dataset.is_image:
-        from beanstrain.image_plots import plot_image_run
+        from beanstrain.plots.images import plot_image_run
 
         return plot_image_run(run_dir, dataset, test_outputs, columns, rows)
-    from beanstrain.plots import plot_toy_run
+    from beanstrain.plots.toy import plot_toy_run
 
     return plot_toy_run(run_dir, dataset, predict, columns, rows)

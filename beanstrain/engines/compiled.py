@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from beanstrain.backend import load_keras, load_tensorflow
+from beanstrain.devices import load_keras, load_tensorflow
 
 # This module is imported only by commands that train, so TensorFlow is
 # imported once here rather than inside the traced functions.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.datasets import MULTICLASS, REGRESSION, Dataset
+from beanstrain.data.toy import MULTICLASS, REGRESSION, Dataset
 from beanstrain.runs import atomic_path
 
 GRID_POINTS = 150  # per axis, for the decision boundary

@@ -12,7 +12,7 @@ train split and a test split:
 Test data for a generated set is a fresh draw of the same size from the same
 generator, seeded from the run's seed, so train and test never share points.
 Image sets (`mnist`, `fashion-mnist`) are read from files by
-`beanstrain.images`; this module only scales them.
+`beanstrain.data.images`; this module only scales them.
 
 Each entry says what it gives a network (`dataset_gives`), so a network that
 cannot take it is refused before any data is read, and a generated set says
@@ -243,7 +243,7 @@ TOY_DATASETS: dict[str, ToySet] = {
 
 def list_datasets() -> dict[str, tuple[str, str]]:
     """Every dataset name -> (task, one-line summary), without loading anything heavy."""
-    from beanstrain.images import IMAGE_DATASETS
+    from beanstrain.data.images import IMAGE_DATASETS
 
     listing = {name: (entry.task, entry.summary) for name, entry in TOY_DATASETS.items()}
     listing.update({name: (MULTICLASS, entry.summary) for name, entry in IMAGE_DATASETS.items()})
@@ -263,7 +263,7 @@ def dataset_gives(name: str) -> tuple[str, ...]:
 
 
 def is_image_dataset(name: str) -> bool:
-    from beanstrain.images import IMAGE_DATASETS
+    from beanstrain.data.images import IMAGE_DATASETS
 
     return name in IMAGE_DATASETS
 
@@ -301,7 +301,7 @@ def _scale_images(images: np.ndarray) -> np.ndarray:
 
 
 def _load_image_dataset(name: str, data_path: str | None) -> Dataset:
-    from beanstrain.images import IMAGE_DATASETS, load_images
+    from beanstrain.data.images import IMAGE_DATASETS, load_images
 
     images = load_images(name, data_path)
     return Dataset(

@@ -1,0 +1,144 @@
+"""Short runs against fingerprints stored here: a change of the code must not change what a run produces.
+
+Each case trains through the command line and reduces what the run folder
+holds to a few SHA-256 digests: the saved network's weights and optimizer
+variables (exact bits), the history and metrics (history.csv and
+metrics.json without the seconds), and the shape of the run folder (its file
+names, config.json's keys, fit's JSON keys).  The digests were computed
+before the package was reshaped; any later change that moves a weight by one
+bit, or a file or a key, fails here.
+
+Floating-point results depend on the CPU and the library versions, so the
+exact digests are compared on the environment they were recorded on
+(`RECORDED_ON`); everywhere else the run folder's shape is still compared
+exactly and the metrics to within float32 noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_files import blob_splits, isolate_image_data, write_npz
+
+CASES = {
+    "beans4-hidden2-compiled": ["beans4-hidden2", "--epochs", "30", "--engine", "compiled"],
+    "beans4-hidden2-fit": ["beans4-hidden2", "--epochs", "5", "--engine", "fit"],
+    "spiral-deep8-compiled": ["spiral-deep8", "--epochs", "20", "--engine", "compiled", "--seed", "3"],
+    "spiral-deep8-fit": ["spiral-deep8", "--epochs", "5", "--engine", "fit", "--seed", "3"],
+    "mnist-dense128-fit": ["mnist-dense128", "--epochs", "2", "--batch-size", "32", "--engine", "fit"],
+    "mnist-dense128-compiled": ["mnist-dense128", "--epochs", "1", "--batch-size", "32", "--engine", "compiled"],
+}
+IMAGE_CASES = {"mnist-dense128-fit", "mnist-dense128-compiled"}
+
+RECORDED_ON = {
+    "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6", "machine": "x86_64",
+    "cpu": "AMD EPYC", "cores": 2,
+}
+EXPECTED = {
+    "beans4-hidden2-compiled": {
+        "weights": "d14dbf7ad2324375926a", "optimizer": "0db0e02ad92ed5c391bd",
+        "history": "7c03001af4d4409a50b4", "layout": "352752637eeec1b4a3de",
+        "metrics": {"train.loss": 0.19201911985874176, "train.accuracy": 0.72,
+                    "test.loss": 0.17551256716251373, "test.accuracy": 0.76, "epochs": 30},
+    },
+    "beans4-hidden2-fit": {
+        "weights": "ab3ab5b8e8fd6aba81dd", "optimizer": "7b25520bc57ebe7fbd10",
+        "history": "e382a9fbf991d3a816db", "layout": "d6550b671383cba88eba",
+        "metrics": {"train.loss": 0.20802681148052216, "train.accuracy": 0.72,
+                    "test.loss": 0.19788803160190582, "test.accuracy": 0.76, "epochs": 5},
+    },
+    "mnist-dense128-compiled": {
+        "weights": "4291dbdf7de8e23caf1f", "optimizer": "42ee619d0a4e55fed467",
+        "history": "5e4ecbb8d196e0398213", "layout": "d2cef2d2278d1855a8a6",
+        "metrics": {"train.loss": 1.1156952381134033, "train.accuracy": 1.0,
+                    "test.loss": 1.1591399908065796, "test.accuracy": 1.0, "epochs": 1},
+    },
+    "mnist-dense128-fit": {
+        "weights": "3a939b3de3798ccddcfb", "optimizer": "be9beb8ecdc656040562",
+        "history": "e40aca48afd11e9b7150", "layout": "acd872db36db52d404bf",
+        "metrics": {"train.loss": 0.31016525626182556, "train.accuracy": 1.0,
+                    "test.loss": 0.33625271916389465, "test.accuracy": 1.0, "epochs": 2},
+    },
+    "spiral-deep8-compiled": {
+        "weights": "607e85c3f9b75747feb6", "optimizer": "346386482cf4f9184ede",
+        "history": "7eb0f940ecc3c0d5b139", "layout": "352752637eeec1b4a3de",
+        "metrics": {"train.loss": 0.23751510679721832, "train.accuracy": 0.67,
+                    "test.loss": 0.23831114172935486, "test.accuracy": 0.64, "epochs": 20},
+    },
+    "spiral-deep8-fit": {
+        "weights": "9ac37ad9975bcd51c41e", "optimizer": "7b25520bc57ebe7fbd10",
+        "history": "c6f699859a5d7b3207c0", "layout": "d6550b671383cba88eba",
+        "metrics": {"train.loss": 0.2413952648639679, "train.accuracy": 0.6,
+                    "test.loss": 0.24219828844070435, "test.accuracy": 0.59, "epochs": 5},
+    },
+}
+
+
+def environment() -> dict:
+    import keras
+    import tensorflow
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as stream:
+        cpu = next((line.split(":", 1)[1].strip() for line in stream if line.startswith("model name")), cpu)
+    return {"tensorflow": tensorflow.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count()}
+
+
+def digest_arrays(arrays) -> str:
+    sha = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        sha.update(f"{array.dtype.str}{array.shape}".encode())
+        sha.update(array.tobytes())
+    return sha.hexdigest()[:20]
+
+
+def digest_text(*texts: str) -> str:
+    return hashlib.sha256("\n--\n".join(texts).encode()).hexdigest()[:20]
+
+
+def fingerprint(summary: dict) -> dict:
+    import keras
+
+    run_dir = Path(summary["run_dir"])
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    seconds = metrics.pop("train_seconds")
+    assert seconds > 0
+    return {
+        "weights": digest_arrays(model.get_weights()),
+        "optimizer": digest_arrays([variable.numpy() for variable in model.optimizer.variables]),
+        "history": digest_text((run_dir / "history.csv").read_text(), json.dumps(metrics, sort_keys=True)),
+        "layout": digest_text(json.dumps(sorted(path.name for path in run_dir.iterdir())),
+                              json.dumps(sorted(config)), json.dumps(sorted(config["recipe"])),
+                              json.dumps(sorted(summary)), config["engine"]),
+        "metrics": {f"{split}.{name}": value for split, figures in metrics.items() if isinstance(figures, dict)
+                    for name, value in figures.items()} | {"epochs": metrics["epochs"]},
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_short_run_matches_its_fingerprint(fit_json, tmp_path, monkeypatch, case):
+    args = list(CASES[case])
+    if case in IMAGE_CASES:
+        isolate_image_data(tmp_path, monkeypatch)
+        args += ["--data", write_npz(tmp_path / "blobs.npz", blob_splits())]
+    found = fingerprint(fit_json(*args))
+    expected = EXPECTED[case]
+    assert found["layout"] == expected["layout"], found
+    if environment() == RECORDED_ON:
+        assert {key: found[key] for key in ("weights", "optimizer", "history")} == \
+            {key: expected[key] for key in ("weights", "optimizer", "history")}, found
+        assert found["metrics"] == expected["metrics"]
+    else:
+        assert found["metrics"] == pytest.approx(expected["metrics"], rel=1e-3, abs=1e-4)
