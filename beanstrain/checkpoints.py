@@ -4,17 +4,18 @@
         checkpoint.npz    weights, optimizer variables, history rows (plain arrays, no pickles)
         checkpoint.json   epoch, seed, training seconds so far, the .npz's SHA-256
 
-    >>> keeper = Keeper(run_dir, model, optimizer, seed=0)
+    >>> keeper = Keeper(run_dir, trainer, seed=0)
     >>> keeper.take(epoch, history)        # after every chunk of epochs: an in-memory copy
     >>> keeper.save()                      # on an interrupt, a failure or divergence
     >>> state = read_checkpoint(run_dir)   # `beanstrain fit --resume RUN_DIR`
-    >>> restore(model, optimizer, state)
+    >>> restore(trainer, state)
 
 A copy is taken in memory after every chunk of epochs whose loss is finite
 and written to disk when the run stops early (and every few minutes, so a
 killed process loses little).  Since every epoch's batches depend only on
 (seed, epoch), a run resumed from a checkpoint ends with the same weights as
-one that never stopped.
+one that never stopped.  What is saved is whatever the engine's trainer
+keeps (`get_state`, `set_state`); this module never reaches into a network.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import runs
+from beanstrain.engines import EngineState
 from beanstrain.errors import RunError
 
 CHECKPOINT_ARRAYS, CHECKPOINT_INFO = "checkpoint.npz", "checkpoint.json"
@@ -47,16 +49,15 @@ class TrainingState:
     train_seconds: float
 
 
-def capture(model, optimizer, epoch: int, rows, train_seconds: float) -> TrainingState:
-    """The state after `epoch` epochs: copies of the weights and optimizer variables.
+def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
+    """The state after `epoch` epochs: the trainer's copies of its weights and optimizer variables.
 
     `rows` is kept as it is, not copied: a run's history only grows, so its
     first `epoch` rows stay this state's; copying it after every chunk would
     cost time that grows with the square of the epochs.
     """
-    return TrainingState(epoch, [np.array(value) for value in model.get_weights()],
-                         [np.array(variable.numpy()) for variable in optimizer.variables],
-                         rows, train_seconds)
+    state = trainer.get_state()
+    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds)
 
 
 def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> None:
@@ -112,21 +113,9 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
     return state
 
 
-def restore(model, optimizer, state: TrainingState) -> None:
+def restore(trainer, state: TrainingState) -> None:
     """Put the saved weights and optimizer variables back; refused if they do not fit this network."""
-    shapes = [tuple(weight.shape) for weight in model.get_weights()]
-    if shapes != [tuple(weight.shape) for weight in state.weights]:
-        raise RunError(f"the checkpoint's weights {[tuple(w.shape) for w in state.weights]} "
-                       f"do not fit the network's {shapes}")
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    variables = optimizer.variables
-    if [tuple(variable.shape) for variable in variables] != [tuple(value.shape) for value in
-                                                            state.optimizer_variables]:
-        raise RunError("the checkpoint's optimizer state does not fit this optimizer")
-    model.set_weights(state.weights)
-    for variable, value in zip(variables, state.optimizer_variables):
-        variable.assign(value)
+    trainer.set_state(EngineState(state.weights, state.optimizer_variables))
 
 
 def remove_checkpoint(run_dir: Path) -> None:
@@ -137,8 +126,8 @@ def remove_checkpoint(run_dir: Path) -> None:
 class Keeper:
     """Holds the latest good training state in memory and writes it when asked (or when it is old)."""
 
-    def __init__(self, run_dir: Path, model, optimizer, seed: int, seconds_before: float = 0.0):
-        self.run_dir, self.model, self.optimizer, self.seed = run_dir, model, optimizer, seed
+    def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0):
+        self.run_dir, self.trainer, self.seed = run_dir, trainer, seed
         self.seconds_before = seconds_before
         self.started = time.perf_counter()
         self.last_written = time.monotonic()
@@ -148,7 +137,7 @@ class Keeper:
         """Copy the state after `epoch` epochs, unless the last loss is not finite (those weights are lost)."""
         if rows and not math.isfinite(rows[-1][0]):
             return
-        self.latest = capture(self.model, self.optimizer, epoch, rows, self.train_seconds())
+        self.latest = capture(self.trainer, epoch, rows, self.train_seconds())
         if time.monotonic() - self.last_written >= SAVE_EVERY_SECONDS:
             self.save()
 

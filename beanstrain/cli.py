@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.errors import Interrupted, RunError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,6 +41,12 @@ class Group(click.Group):
             raise CommandError(error) from None
         except KeyboardInterrupt:  # Ctrl-C before a run folder existed: nothing to resume
             raise CommandError(Interrupted("interrupted")) from None
+
+
+def spoken_list(names) -> str:
+    """Names as a sentence says them: "sgd, adam or rmsprop"."""
+    names = list(names)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def emit_json(data) -> None:
@@ -117,8 +124,9 @@ def list_command(as_json):
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
 @click.option("--data", "data_path", help="MNIST-format data: a .npz or a folder of the four IDX files.")
-@click.option("--engine", type=click.Choice(["auto", "compiled", "fit"]),
-              help="Training path: one compiled loop, or Keras fit (auto picks; see the README).")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES),
+              help=f"Training path: {spoken_list([engine.label for engine in ENGINES.values()])} "
+                   "(auto picks; see the README).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
               help="Folder that holds the run folders.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),

@@ -36,12 +36,11 @@ def predictor(model, model_name: str):
 
 def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
     """Loss and accuracy of predictions, the figures `model.evaluate` reports."""
-    from beanstrain.objectives import make_loss
-    from beanstrain.engines.compiled import count_correct
+    from beanstrain.objectives import count_correct, make_loss
 
     results = {"loss": float(make_loss(loss_name)(y_true, y_pred))}
     if accuracy:
-        results["accuracy"] = float(count_correct(accuracy, y_true, y_pred)) / len(y_true)
+        results["accuracy"] = count_correct(accuracy, y_true, y_pred) / len(y_true)
     return results
 
 

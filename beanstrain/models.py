@@ -26,9 +26,9 @@ class Network:
     summary: str
     # "flat": wants vectors (images are flattened to 784); "image": wants (28, 28, 1).
     input_kind: str = "flat"
-    # The training path measured faster for this network on a CPU (README "Training engines"):
-    # "compiled" (one XLA loop, for runs long enough to repay compiling it) or "fit" (always Keras fit).
-    engine: str = "compiled"
+    # An engine (engines.ENGINES) measured faster for this network on a CPU whatever the run's length
+    # (README "Training engines"); None lets `engines.choose_engine`'s rule pick by the run's length.
+    engine: str | None = None
 
 
 def output_layer(task: str, num_classes: int):

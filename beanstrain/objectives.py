@@ -98,6 +98,26 @@ def make_accuracy_metric(task: str, loss: str):
     return metric_class(name="accuracy")
 
 
+def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    """How many predictions are right, counted as Keras's accuracy metrics count them.
+
+    >>> count_correct("binary", np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]]))
+    1
+    >>> count_correct("sparse", np.array([2.0, 0.0]), np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
+    2
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if accuracy is None:
+        return 0
+    if accuracy == "binary":
+        hits = (y_pred > 0.5).astype(y_true.dtype) == y_true
+    elif accuracy == "sparse":
+        hits = y_pred.argmax(axis=-1).astype(y_true.dtype) == y_true.reshape(-1)
+    else:
+        hits = y_pred.argmax(axis=-1) == y_true.argmax(axis=-1)
+    return int(hits.sum())
+
+
 def encode_targets(y: np.ndarray, task: str, loss: str, num_classes: int) -> np.ndarray:
     """Targets in the form the loss expects, always float32.
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from beanstrain.engines import ENGINE_CHOICES
 from beanstrain.errors import UsageError, lookup
-
-ENGINES = ("auto", "compiled", "fit")
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Recipe:
     noise: float = 0.0  # what it does depends on the set; see the README
     seed: int = 0  # seeds the data draw, the initial weights and the shuffles
     validation_split: float = 0.0  # fraction of train held out per epoch (image sets use 0.1)
-    engine: str = "auto"  # auto, compiled (one compiled TensorFlow loop) or fit (keras model.fit)
+    engine: str = "auto"  # auto (the README's rule) or an engine from `beanstrain.engines.ENGINES`
     course_result: str = ""  # what the course reports for this experiment
     expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
 
@@ -200,8 +199,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"noise must be a finite number >= 0, got {recipe.noise!r}")
     if not 0.0 <= recipe.validation_split < 1.0:
         raise UsageError(f"validation split must be in [0, 1), got {recipe.validation_split!r}")
-    if recipe.engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {recipe.engine!r}")
+    if recipe.engine not in ENGINE_CHOICES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {recipe.engine!r}")
     if not 0 <= recipe.seed < 2**31:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
 

@@ -75,20 +75,19 @@ class Session:
     dataset: Dataset
     loss_name: str
     accuracy: str | None
-    data: object  # train.TrainData
+    data: object  # engines.TrainData
     batch_size: int
     model: object
     engine: str
 
     def make_trainer(self):
+        from beanstrain.engines import make_trainer
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
-        from beanstrain.engines.compiled import make_trainer
 
         optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
         task = self.dataset.task
-        return optimizer, make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
-                                       self.batch_size, self.recipe.seed, self.accuracy,
-                                       make_accuracy_metric(task, self.loss_name))
+        return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
+                            self.batch_size, self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -103,7 +102,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     from beanstrain.devices import load_keras, select_device
     from beanstrain.models import build_model, get_network
     from beanstrain.objectives import accuracy_kind
-    from beanstrain.engines.compiled import TrainData, choose_engine
+    from beanstrain.engines import TrainData, choose_engine
 
     chosen_device = select_device(device)
     keras = load_keras()
@@ -189,7 +188,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
     from beanstrain.checkpoints import Keeper, remove_checkpoint, restore
     from beanstrain.interrupts import StopRequest
     from beanstrain.progress import Progress
-    from beanstrain.engines.compiled import History
+    from beanstrain.engines import History
 
     recipe, dataset, model = session.recipe, session.dataset, session.model
     start_epoch = resume_from.epoch if resume_from else 0
@@ -201,12 +200,12 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
     progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
     keeper = None
     with _recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
-        optimizer, trainer = session.make_trainer()
+        trainer = session.make_trainer()
         history = History(trainer.columns)
         if resume_from:
-            restore(model, optimizer, resume_from)
+            restore(trainer, resume_from)
             history.rows.extend(resume_from.history_rows)
-        keeper = Keeper(run_dir, model, optimizer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
+        keeper = Keeper(run_dir, trainer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
         keeper.take(start_epoch, history.rows)
 
         def on_chunk(epoch, history):

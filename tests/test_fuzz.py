@@ -215,14 +215,16 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
 
 def test_checkpoint_files(runner, trained_run, tmp_path):
     """A damaged checkpoint.npz whose checkpoint.json names it: refused in one line, never unpickled."""
-    from beanstrain.checkpoints import capture, write_checkpoint
+    from beanstrain.checkpoints import TrainingState, write_checkpoint
     from beanstrain.evaluation import load_run_model
 
     config = json.loads((trained_run / runs.CONFIG).read_text())
     model = load_run_model(trained_run, config)
     template = tmp_path / "template"
     template.mkdir()
-    write_checkpoint(template, capture(model, model.optimizer, 1, [[0.5, 0.5, 0.5, 0.5]], 0.1), seed=0)
+    state = TrainingState(1, model.get_weights(), [variable.numpy() for variable in model.optimizer.variables],
+                          [[0.5, 0.5, 0.5, 0.5]], 0.1)
+    write_checkpoint(template, state, seed=0)
     valid = (template / "checkpoint.npz").read_bytes()
     for number, case in enumerate(mutants(valid, seed=5)):
         run_dir = Path(shutil.copytree(trained_run, tmp_path / f"case{number}"))
