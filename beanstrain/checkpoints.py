@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import files
 from beanstrain.engines import EngineState
 from beanstrain.errors import RunError
 
@@ -66,10 +66,10 @@ def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> None:
     arrays.update({f"optimizer_{index}": value for index, value in enumerate(state.optimizer_variables)})
     rows = state.history_rows[:state.epoch]
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]) if rows else 0)
-    with runs.atomic_path(run_dir / CHECKPOINT_ARRAYS) as temporary:
+    with files.atomic_path(run_dir / CHECKPOINT_ARRAYS) as temporary:
         np.savez(temporary, **arrays)
-        digest = runs.file_sha256(temporary)
-    runs.write_json(run_dir / CHECKPOINT_INFO, {
+        digest = files.file_sha256(temporary)
+    files.write_json(run_dir / CHECKPOINT_INFO, {
         "epoch": state.epoch, "seed": seed, "train_seconds": state.train_seconds,
         "weights": len(state.weights), "optimizer_variables": len(state.optimizer_variables),
         "sha256": digest, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -83,7 +83,7 @@ def has_checkpoint(run_dir: Path) -> bool:
 def read_checkpoint(run_dir: Path) -> TrainingState:
     """The saved state, refused (one line) if either file is missing, damaged or does not match the other."""
     info_path, arrays_path = run_dir / CHECKPOINT_INFO, run_dir / CHECKPOINT_ARRAYS
-    info = runs.read_json(info_path)
+    info = files.read_json(info_path)
     try:
         epoch, weights, variables = int(info["epoch"]), int(info["weights"]), int(info["optimizer_variables"])
         expected, train_seconds = str(info["sha256"]), float(info.get("train_seconds", 0.0))
@@ -91,7 +91,7 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
         raise RunError(f"{info_path} is damaged (a field is missing or not a number)") from None
     if not arrays_path.is_file():
         raise RunError(f"{run_dir} has {CHECKPOINT_INFO} but no {CHECKPOINT_ARRAYS}")
-    if runs.file_sha256(arrays_path) != expected:
+    if files.file_sha256(arrays_path) != expected:
         raise RunError(f"{arrays_path} does not match {CHECKPOINT_INFO} (SHA-256 differs); "
                        "it was changed or damaged")
     if not zipfile.is_zipfile(arrays_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.data.toy import REGRESSION, load_dataset
 from beanstrain.errors import RunError, UsageError
 from beanstrain.models import model_inputs
@@ -56,7 +56,7 @@ def load_run_model(run_dir: Path, config: dict):
     if not expected:
         raise RunError(f"{run_dir / runs.CONFIG} records no SHA-256 for {runs.MODEL}, so the file cannot be "
                        f"checked and is not loaded; {retrain}")
-    if runs.file_sha256(path) != expected:
+    if files.file_sha256(path) != expected:
         raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
     if not zipfile.is_zipfile(path):
         raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
@@ -74,7 +74,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     run_dir = runs.resolve_run(target, out)
-    config = runs.read_json(run_dir / runs.CONFIG)
+    config = files.read_json(run_dir / runs.CONFIG)
     runs.require_finished(run_dir, config)
     recipe = Recipe(**config["recipe"])
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
@@ -98,5 +98,5 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
         passed = metrics.get("accuracy", 0.0) >= min_accuracy
         result["min_accuracy"] = min_accuracy
     result["passed"] = passed
-    runs.write_json(run_dir / runs.EVAL, result)
+    files.write_json(run_dir / runs.EVAL, result)
     return result

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.data.digits import read_digit
 from beanstrain.errors import RunError, UsageError
 
@@ -49,7 +49,7 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 
     if target:
         run_dir = runs.resolve_run(target, out)
-        config = runs.read_json(run_dir / runs.CONFIG)
+        config = files.read_json(run_dir / runs.CONFIG)
         runs.require_finished(run_dir, config)  # a run folder named directly may be unfinished
     else:
         image_runs = [(run_dir, config) for run_dir, config in runs.finished_runs(out)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.data.toy import Dataset, load_dataset
 from beanstrain.errors import Interrupted, RunError, UsageError
 from beanstrain.evaluation import figures, predictor
@@ -138,7 +138,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "parameters": session.model.count_params(), "versions": library_versions(),
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
         }
-        runs.write_json(run_dir / runs.CONFIG, config)
+        files.write_json(run_dir / runs.CONFIG, config)
         return _train(run_dir, session, None, quiet, stream)
 
 
@@ -155,7 +155,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
     if not (run_dir / runs.CONFIG).is_file():
         raise UsageError(f"--resume {run_dir}: not a run folder (it has no {runs.CONFIG})")
     with runs.holding(run_dir):
-        config = runs.read_json(run_dir / runs.CONFIG)
+        config = files.read_json(run_dir / runs.CONFIG)
         state = config.get("state")
         if state == runs.FINISHED:
             raise UsageError(f"--resume {run_dir}: the run is already finished; evaluate it with: "
@@ -175,7 +175,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
         except (KeyError, TypeError, ValueError) as error:
             raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
         state = read_checkpoint(run_dir)
-        runs.remove_temporaries(run_dir)
+        files.remove_temporaries(run_dir)
         session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine)
         resumes = config.get("resumed", []) + [{"from_epoch": state.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
@@ -228,8 +228,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
                        "test": figures(session.encode(dataset.y_test), test_outputs, session.loss_name,
                                        session.accuracy)}
-            digest = runs.save_model(model, run_dir / runs.MODEL)
-            runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
+            digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
+            files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                      "epochs": history.epochs_done})
             pictures = draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows)
     if diverged:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.data import toy as datasets
 
 
@@ -63,7 +63,7 @@ def test_resume_takes_no_other_settings(invoke, tmp_path):
 
 def test_resume_without_a_checkpoint(invoke, tmp_path):
     run_dir = runs.create_run_dir(tmp_path, "beans4-hidden2")
-    runs.write_json(run_dir / runs.CONFIG, {"state": "failed", "recipe": {"name": "beans4-hidden2"}})
+    files.write_json(run_dir / runs.CONFIG, {"state": "failed", "recipe": {"name": "beans4-hidden2"}})
     result = invoke("fit", "--resume", run_dir, exit_code=2)
     assert "start it again with: beanstrain fit beans4-hidden2" in one_line(result)
 
@@ -125,7 +125,7 @@ def test_truncated_model_file_is_refused_even_with_a_matching_sha(invoke, traine
     model = run_dir / runs.MODEL
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     config = json.loads((run_dir / runs.CONFIG).read_text())
-    config["model_sha256"] = runs.file_sha256(model)
+    config["model_sha256"] = files.file_sha256(model)
     (run_dir / runs.CONFIG).write_text(json.dumps(config))
     assert "is not a .keras archive" in one_line(invoke("eval", run_dir, exit_code=1))
 
@@ -149,6 +149,6 @@ def test_eval_by_recipe_takes_the_newest_finished_run(invoke, trained_run, tmp_p
     finished = copy_run(trained_run, tmp_path / "beans7-neuron")
     newer = tmp_path / "beans7-neuron" / "99991231-235959-1"
     newer.mkdir()
-    runs.write_json(newer / runs.CONFIG, {**json.loads((finished / runs.CONFIG).read_text()), "state": "running"})
+    files.write_json(newer / runs.CONFIG, {**json.loads((finished / runs.CONFIG).read_text()), "state": "running"})
     result = json.loads(invoke("eval", "beans7-neuron", "--out", tmp_path, "--json").stdout)
     assert result["run_dir"] == str(finished)

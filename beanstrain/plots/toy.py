@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain.data.toy import MULTICLASS, REGRESSION, Dataset
-from beanstrain.runs import atomic_path
+from beanstrain.files import atomic_path
 
 GRID_POINTS = 150  # per axis, for the decision boundary
 # The 3-D surface is drawn as polygons; 50 per axis look as smooth and draw several times faster.
