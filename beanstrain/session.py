@@ -238,7 +238,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         rate = f" (now {recipe.learning_rate})" if recipe.learning_rate else ""
         raise RunError(f"training diverged at epoch {diverged}: the loss became NaN or infinite; "
                        f"try a lower --learning-rate{rate}. The weights after epoch {saved_epoch}, the last "
-                       f"finite ones, are kept in {run_dir}/checkpoint.npz")
+                       f"finite ones, are kept in {run_dir / keeper.arrays_name}")
     if stopped:
         runs.set_state(run_dir, runs.INTERRUPTED, checkpoint_epoch=saved_epoch, train_seconds=train_seconds,
                        error=stop.signal_name)

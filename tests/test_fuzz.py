@@ -214,7 +214,7 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
 
 
 def test_checkpoint_files(runner, trained_run, tmp_path):
-    """A damaged checkpoint.npz whose checkpoint.json names it: refused in one line, never unpickled."""
+    """A damaged arrays file whose checkpoint.json names it: refused in one line, never unpickled."""
     from beanstrain.checkpoints import TrainingState, write_checkpoint
     from beanstrain.evaluation import load_run_model
 
@@ -224,14 +224,14 @@ def test_checkpoint_files(runner, trained_run, tmp_path):
     template.mkdir()
     state = TrainingState(1, model.get_weights(), [variable.numpy() for variable in model.optimizer.variables],
                           [[0.5, 0.5, 0.5, 0.5]], 0.1)
-    write_checkpoint(template, state, seed=0)
-    valid = (template / "checkpoint.npz").read_bytes()
+    arrays = write_checkpoint(template, state, seed=0)
+    valid = (template / arrays).read_bytes()
     for number, case in enumerate(mutants(valid, seed=5)):
         run_dir = Path(shutil.copytree(trained_run, tmp_path / f"case{number}"))
         runs.set_state(run_dir, runs.INTERRUPTED)
-        (run_dir / "checkpoint.npz").write_bytes(case)
+        (run_dir / arrays).write_bytes(case)
         info = json.loads((template / "checkpoint.json").read_text())
-        info["sha256"] = files.file_sha256(run_dir / "checkpoint.npz")
+        info["sha256"] = files.file_sha256(run_dir / arrays)
         (run_dir / "checkpoint.json").write_text(json.dumps(info))
         assert_own_error(runner, ["fit", "--resume", run_dir, "--quiet"], allowed=(0, 1, 2))
 
