@@ -36,7 +36,7 @@ import numpy as np
 
 from beanstrain import files
 from beanstrain.engines import EngineState
-from beanstrain.errors import RunError
+from beanstrain.errors import RunError, first_line
 
 CHECKPOINT_INFO = "checkpoint.json"
 # Arrays files are named after their epoch, a second copy of one epoch with a number after it,
@@ -145,8 +145,7 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
                 train_seconds,
             )
     except Exception as error:  # a damaged zip fails in many ways inside NumPy
-        reason = (str(error).strip("'\" \n").splitlines() or [type(error).__name__])[0][:200]
-        raise RunError(f"{arrays_path} cannot be read: {reason}") from None
+        raise RunError(f"{arrays_path} cannot be read: {first_line(error)}") from None
     if len(state.history_rows) != epoch:
         raise RunError(f"{arrays_path} holds {len(state.history_rows)} history rows for {epoch} epochs")
     return state

@@ -18,7 +18,7 @@ import numpy as np
 
 from beanstrain import files, runs
 from beanstrain.data.toy import REGRESSION, load_dataset
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
 
 # Forward passes outside training take this many samples at a time.
@@ -63,7 +63,7 @@ def load_run_model(run_dir: Path, config: dict):
     try:
         return load_keras().saving.load_model(path, safe_mode=True)
     except Exception as error:  # a corrupt archive can fail in many ways inside Keras
-        raise RunError(f"{path} is not a loadable Keras model: {str(error).splitlines()[0]}") from None
+        raise RunError(f"{path} is not a loadable Keras model: {first_line(error, limit=None)}") from None
 
 
 def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:

@@ -15,7 +15,6 @@ ever read as TOML data, never evaluated.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from beanstrain.engines import ENGINE_CHOICES
-from beanstrain.errors import UsageError, lookup
+from beanstrain.errors import UsageError, did_you_mean, lookup
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,7 @@ def read_recipe_file(source, name: str) -> Recipe:
         raise UsageError(f"cannot read recipe file {label}: {error}") from None
     for key in values:
         if key not in FILE_KEYS:
-            close = difflib.get_close_matches(key, FILE_KEYS, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise UsageError(f"recipe file {label}: unknown key '{key}'{hint}")
+            raise UsageError(f"recipe file {label}: unknown key '{key}'{did_you_mean(key, FILE_KEYS)}")
     recipe = Recipe(name=name, **{key: check_type(key, value, label) for key, value in values.items()})
     if not recipe.dataset or not recipe.model:
         raise UsageError(f"recipe file {label} must set both 'dataset' and 'model'")

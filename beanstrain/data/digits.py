@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import RunError, UsageError, first_line
 
 MAX_PIXELS = 4096 * 4096  # far below Pillow's own bomb limit; a drawn digit needs little
 ACCEPTED_FORMATS = ["PNG", "BMP", "JPEG"]
@@ -106,8 +106,7 @@ def _load_grey(path: Path) -> np.ndarray:
                        "limit); shrink it first") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as error:
         # Pillow reports damaged files with any of these, e.g. "image file is truncated".
-        message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise RunError(f"{path} is a damaged or cut-short image ({message})") from None
+        raise RunError(f"{path} is a damaged or cut-short image ({first_line(error)})") from None
 
 
 def _grey_array(image: Image.Image) -> np.ndarray:

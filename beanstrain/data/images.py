@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.errors import RunError, UsageError, lookup
+from beanstrain.errors import RunError, UsageError, first_line, lookup
 
 IDX_FILES = {  # (split, part) -> file name in the original distribution; each may end in .gz
     ("train", "images"): "train-images-idx3-ubyte",
@@ -210,7 +210,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         with np.load(path, allow_pickle=False) as archive:
             return tuple(archive[key] for key in NPZ_KEYS)
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-        raise RunError(f"{path}: is a damaged .npz archive ({_first_line(error)})") from None
+        raise RunError(f"{path}: is a damaged .npz archive ({first_line(error)})") from None
 
 
 def keras_download(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -228,7 +228,7 @@ def _download_or_explain(image_set: ImageSet, places: list[Path], download: bool
         try:
             return keras_download(image_set.name)
         except Exception as error:  # no network, no Keras, a bad cache: all end in the one message below
-            reason = f"Keras's download failed ({_first_line(error)})"
+            reason = f"Keras's download failed ({first_line(error)})"
     looked = ", ".join(str(place) for place in places)
     raise RunError(f"{image_set.name} was not found (looked in {looked}) and {reason}; {how_to_get(image_set.name)}")
 
@@ -302,7 +302,7 @@ def _reading(path: Path):
     except EOFError:  # gzip's way of saying the compressed data stops before its end marker
         raise RunError(f"{path}: truncated gzip: the compressed data ends early") from None
     except (OSError, zlib.error) as error:
-        raise RunError(f"{path}: corrupt gzip data ({_first_line(error)})") from None
+        raise RunError(f"{path}: corrupt gzip data ({first_line(error)})") from None
 
 
 def _read_idx_header(stream, path: Path, part: str | None) -> tuple[int, ...]:
@@ -370,7 +370,7 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     shape, _, dtype = read_header(member)
                 headers[key] = (shape, dtype)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise RunError(f"{path}: is a damaged .npz archive ({_first_line(error)})") from None
+        raise RunError(f"{path}: is a damaged .npz archive ({first_line(error)})") from None
     for key, (shape, dtype) in headers.items():
         if dtype.hasobject:
             raise RunError(f"{path}: {key} holds pickled Python objects, which are never loaded; "
@@ -407,8 +407,3 @@ def _checked_split(images, labels, images_where: str, labels_where: str):
         raise RunError(f"{labels_where}: label {labels[outside[0]]} at position {outside[0]} "
                        "is outside 0-9")
     return images, labels.astype(np.uint8, copy=False)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
