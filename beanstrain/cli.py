@@ -82,11 +82,11 @@ def list_command(as_json):
     beanstrain list
     beanstrain list --json | jq '.recipes'
     """
-    from beanstrain.data.toy import list_datasets
+    from beanstrain.data import list_datasets
     from beanstrain.models import NETWORKS
     from beanstrain.recipes import list_recipes
 
-    datasets = {name: {"task": task, "summary": summary} for name, (task, summary) in list_datasets().items()}
+    datasets = {name: {"task": entry.task, "summary": entry.summary} for name, entry in list_datasets().items()}
     networks = {name: {"summary": network.summary} for name, network in NETWORKS.items()}
     recipes = {name: {"dataset": recipe.dataset, "model": recipe.model, "summary": recipe.description,
                       "epochs": recipe.epochs, "course_result": recipe.course_result,
@@ -235,9 +235,10 @@ def data_command(name, data_path, as_json):
     beanstrain data mnist --data ~/Downloads/mnist.npz
     beanstrain data fashion-mnist --json
     """
-    from beanstrain.data.images import IMAGE_DATASETS, describe_images, how_to_get
+    from beanstrain.data import list_datasets
+    from beanstrain.data.locate import describe_images, how_to_get
 
-    infos = [describe_images(one, data_path) for one in ([name] if name else IMAGE_DATASETS)]
+    infos = [describe_images(one, data_path) for one in ([name] if name else list_datasets("image"))]
     if as_json:
         emit_json(infos)
     else:

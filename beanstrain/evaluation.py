@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import files, runs
-from beanstrain.data.toy import REGRESSION, load_dataset
+from beanstrain.data import REGRESSION, load_dataset
 from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
 

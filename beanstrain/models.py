@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from beanstrain.devices import load_keras
-from beanstrain.data.toy import BINARY, REGRESSION
+from beanstrain.data import BINARY, REGRESSION
 from beanstrain.errors import UsageError, lookup
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from beanstrain.devices import load_keras
-from beanstrain.data.toy import BINARY, MULTICLASS, REGRESSION
+from beanstrain.data import BINARY, MULTICLASS, REGRESSION
 from beanstrain.errors import UsageError, lookup
 
 # Loss name -> (Keras loss class, tasks it fits).  The classes reduce to the

@@ -45,7 +45,7 @@ class Prediction:
 
 def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     """The run folder and config of the model to use; a run trained on a non-image set is refused."""
-    from beanstrain.data.toy import is_image_dataset
+    from beanstrain.data import is_image_dataset
 
     if target:
         run_dir = runs.resolve_run(target, out)
@@ -66,12 +66,12 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 
 def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
-    from beanstrain.data.images import IMAGE_DATASETS
+    from beanstrain.data import get_dataset
     from beanstrain.evaluation import load_run_model, predictor
 
     run_dir, config = find_image_run(target, out)
     recipe = config["recipe"]
-    class_names = IMAGE_DATASETS[recipe["dataset"]].class_names
+    class_names = get_dataset(recipe["dataset"]).class_names
     model = load_run_model(run_dir, config)
     results, images = [], []
     for file in files:

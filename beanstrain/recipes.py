@@ -58,7 +58,7 @@ def pair_defaults(dataset: str) -> dict:
     Toy sets get many quick epochs with Adam; image sets a few epochs of
     larger batches with a validation split, as the course's MNIST runs do.
     """
-    from beanstrain.data.toy import is_image_dataset
+    from beanstrain.data import is_image_dataset
 
     if is_image_dataset(dataset):
         return {"epochs": 5, "batch_size": 128, "optimizer": "adam", "validation_split": 0.1}
@@ -157,10 +157,10 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
         dataset, model = overrides.get("dataset"), overrides.get("model")
         if not dataset or not model:
             raise UsageError("give a RECIPE (see `beanstrain list`) or both --dataset and --model")
-        from beanstrain.data.toy import dataset_task
+        from beanstrain.data import get_dataset
         from beanstrain.models import get_network
 
-        dataset_task(dataset)  # unknown names fail here, before anything else
+        get_dataset(dataset)  # unknown names fail here, before anything else
         get_network(model)
         base = recipe_for_pair(dataset, model) or Recipe(
             name=f"{dataset}-{model}", dataset=dataset, model=model, **pair_defaults(dataset)
@@ -176,11 +176,11 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
 
 def check_recipe(recipe: Recipe) -> None:
     """Every value checked before any work starts; one line naming the value and what is allowed."""
-    from beanstrain.data.toy import check_samples, dataset_task, is_image_dataset
+    from beanstrain.data import check_samples, get_dataset, is_image_dataset
     from beanstrain.models import get_network
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
-    task = dataset_task(recipe.dataset)
+    task = get_dataset(recipe.dataset).task
     if get_network(recipe.model).input_kind == "image" and not is_image_dataset(recipe.dataset):
         raise UsageError(f"model '{recipe.model}' needs 28x28 images (mnist, fashion-mnist), "
                          f"not {recipe.dataset}")
@@ -204,10 +204,10 @@ def check_recipe(recipe: Recipe) -> None:
 
 def recipe_loss(recipe: Recipe) -> str:
     """The loss a run uses: the recipe's, or the task's default."""
-    from beanstrain.data.toy import dataset_task
+    from beanstrain.data import get_dataset
     from beanstrain.objectives import DEFAULT_LOSS, canonical_loss
 
-    return canonical_loss(recipe.loss or DEFAULT_LOSS[dataset_task(recipe.dataset)])
+    return canonical_loss(recipe.loss or DEFAULT_LOSS[get_dataset(recipe.dataset).task])
 
 
 def as_dict(recipe: Recipe) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import files, runs
-from beanstrain.data.toy import Dataset, load_dataset
+from beanstrain.data import Dataset, load_dataset
 from beanstrain.errors import Interrupted, RunError, UsageError
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs

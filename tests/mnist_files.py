@@ -18,8 +18,8 @@ import struct
 
 import numpy as np
 
-from beanstrain.data import images
-from beanstrain.data.images import IDX_FILES, IMAGE_DATASETS
+from beanstrain.data import DATASETS, list_datasets, locate
+from beanstrain.data.formats import IDX_FILES, NPZ_KEYS
 
 SPLIT_ORDER = [("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels")]
 
@@ -73,7 +73,7 @@ def write_idx_folder(folder, splits, gz=False):
 
 def write_npz(path, splits, **extra):
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **dict(zip(images.NPZ_KEYS, splits)), **extra)
+    np.savez(path, **dict(zip(NPZ_KEYS, splits)), **extra)
     return path
 
 
@@ -82,9 +82,9 @@ def isolate_image_data(tmp_path, monkeypatch):
     monkeypatch.delenv("BEANSTRAIN_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name, entry in IMAGE_DATASETS.items():
-        monkeypatch.setitem(IMAGE_DATASETS, name, dataclasses.replace(entry, system_dirs=()))
+    for name, entry in list_datasets("image").items():
+        monkeypatch.setitem(DATASETS, name, dataclasses.replace(entry, system_dirs=()))
 
     def no_network(name):
         raise OSError("no network in tests")
-    monkeypatch.setattr(images, "keras_download", no_network)
+    monkeypatch.setattr(locate, "keras_download", no_network)

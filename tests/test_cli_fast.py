@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from beanstrain.cli import cli
-from beanstrain.data.toy import TOY_DATASETS
+from beanstrain.data import list_datasets
 from beanstrain.models import NETWORKS
 from beanstrain.recipes import recipe_files
 
@@ -50,7 +50,7 @@ def test_top_level_help_lists_commands(invoke):
 
 def test_list_names_every_dataset_model_and_recipe(invoke):
     output = invoke("list").output
-    for name in [*TOY_DATASETS, *NETWORKS, *recipe_files()]:
+    for name in [*list_datasets(), *NETWORKS, *recipe_files()]:
         assert f"  {name} " in output
 
 

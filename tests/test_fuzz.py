@@ -21,7 +21,7 @@ import pytest
 
 from beanstrain import files, runs
 from beanstrain.errors import RunError, UsageError
-from beanstrain.data.images import IDX_FILES
+from beanstrain.data.formats import IDX_FILES
 
 SECONDS_PER_CASE = 60
 CASES_PER_KIND = 4

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from beanstrain import files, runs
-from beanstrain.data import toy as datasets
+from beanstrain.data import DATASETS
 
 
 def one_line(result) -> str:
@@ -80,15 +80,14 @@ def test_damaged_checkpoint_is_refused(invoke, tmp_path, monkeypatch, interrupt_
 
 
 def test_data_with_nan_is_refused_before_training(invoke, tmp_path, monkeypatch):
-    generate = datasets.TOY_DATASETS["beans4"].generate
+    generate = DATASETS["beans4"].generate
 
     def with_a_nan(samples, rng, noise):
         x, y = generate(samples, rng, noise)
         x[3, 1] = np.nan
         return x, y
 
-    monkeypatch.setitem(datasets.TOY_DATASETS, "beans4",
-                        dataclasses.replace(datasets.TOY_DATASETS["beans4"], generate=with_a_nan))
+    monkeypatch.setitem(DATASETS, "beans4", dataclasses.replace(DATASETS["beans4"], generate=with_a_nan))
     result = invoke("fit", "beans4-hidden2", "--out", tmp_path / "runs", exit_code=1)
     assert "contain NaN or infinite values" in one_line(result)
     assert not (tmp_path / "runs").exists()

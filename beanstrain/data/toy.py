@@ -1,72 +1,21 @@
-"""Registry of datasets: the course's toy generators and the image sets.
+"""The course's generated datasets and the TensorFlow Playground's, one formula each.
 
-Every toy generator is a plain function `(samples, rng, noise) -> (x, y)` of
+    >>> import numpy as np
+    >>> x, y = beans4(samples=100, rng=np.random.default_rng(0), noise=0.0)
+    >>> x.shape, x.dtype, sorted(set(y.tolist()))
+    ((100, 2), dtype('float32'), [0.0, 1.0])
+
+Every generator is a plain function `(samples, rng, noise) -> (x, y)` of
 float32 arrays, vectorised from the course's one-point-at-a-time loops with
-the same distributions.  `load_dataset` turns a name into a `Dataset` with a
-train split and a test split:
-
-    >>> data = load_dataset("beans4", samples=100, noise=0.0, seed=0)
-    >>> data.x_train.shape, data.task
-    ((100, 2), 'binary')
-
-Test data for a generated set is a fresh draw of the same size from the same
-generator, seeded from the run's seed, so train and test never share points.
-Image sets (`mnist`, `fashion-mnist`) are read from files by
-`beanstrain.data.images`; this module only scales them.
+the same distributions; its docstring says what --noise does.  The registry
+of them (`beanstrain.data.DATASETS`) names each and gives its task.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-
-from beanstrain.errors import UsageError, lookup
-
-# The task decides the network's output layer, the default loss and whether
-# accuracy means anything.
-REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
-
-# Seed streams: the train draw and the test draw of a generated set must be
-# independent but both follow from the one --seed the user gives.
-TRAIN_STREAM, TEST_STREAM = 0, 1
-
-
-@dataclass(frozen=True)
-class ToySet:
-    """A generated dataset: its formula, task and what --noise does."""
-
-    generate: Callable[[int, np.random.Generator, float], tuple[np.ndarray, np.ndarray]]
-    task: str
-    summary: str
-    noise_help: str
-    default_samples: int = 100
-    num_classes: int = 2
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Train and test arrays ready for a network, and what kind of task they are."""
-
-    name: str
-    task: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    source: str = "generated"
-    class_names: tuple[str, ...] = ()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def is_image(self) -> bool:
-        return self.x_train.ndim == 4
 
 
 def _sorted_uniform(rng: np.random.Generator, samples: int, high: float) -> np.ndarray:
@@ -192,101 +141,3 @@ def gender(samples, rng, noise):
     features[:half] += (1.0, 1.0, -1.0)
     labels = np.concatenate([np.ones(half, dtype=int), np.zeros(samples - half, dtype=int)])
     return _as_float32(features, np.eye(2)[labels])
-
-
-TOY_DATASETS: dict[str, ToySet] = {
-    "beans1": ToySet(beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise",
-                     "spread of the uniform noise added to y (0 = the course's 0.1)"),
-    "beans2": ToySet(beans2, REGRESSION, "1-D regression: toxicity = 0.7*size + 0.5 + noise",
-                     "spread of the centred uniform noise (0 = the course's 0.2)"),
-    "beans0": ToySet(beans0, BINARY, "1-D binary: toxic above one size threshold",
-                     "probability of flipping each label"),
-    "beans3": ToySet(beans3, BINARY, "1-D binary: toxic inside a band of sizes (needs a hidden layer)",
-                     "probability of flipping each label"),
-    "beans7": ToySet(beans7, BINARY, "2-D binary: classes split by a straight line",
-                     "probability of flipping each label"),
-    "beans4": ToySet(beans4, BINARY, "2-D binary: toxic inside a disc (needs 2 hidden units)",
-                     "probability of flipping each label"),
-    "spiral": ToySet(spiral, BINARY, "2-D binary: two interleaved spirals",
-                     "half-width of the uniform jitter of each point (0 = the course's 0.1)"),
-    "circle": ToySet(circle, BINARY, "2-D binary: a disc inside a ring",
-                     "label noise: offset, as a fraction of the radius, before the in-disc test"),
-    "xor": ToySet(xor, BINARY, "2-D binary: Playground XOR of the quadrants",
-                  "label noise: the point used for the label is jittered by U(-5,5)*noise"),
-    "gauss": ToySet(gauss, BINARY, "2-D binary: two Gaussian clouds",
-                    "widens the clouds: variance = 0.5 + 7*noise (Playground range 0-0.5)"),
-    "gender": ToySet(gender, MULTICLASS, "3 features (weight, height, age) -> 2 classes, one-hot",
-                     "adds to the features' standard deviation", default_samples=1000),
-}
-
-
-def list_datasets() -> dict[str, tuple[str, str]]:
-    """Every dataset name -> (task, one-line summary), without loading anything heavy."""
-    from beanstrain.data.images import IMAGE_DATASETS
-
-    listing = {name: (entry.task, entry.summary) for name, entry in TOY_DATASETS.items()}
-    listing.update({name: (MULTICLASS, entry.summary) for name, entry in IMAGE_DATASETS.items()})
-    return listing
-
-
-def dataset_task(name: str) -> str:
-    """The task of a dataset, for choosing losses before any data is read."""
-    return lookup("dataset", name, {n: task for n, (task, _) in list_datasets().items()})
-
-
-def is_image_dataset(name: str) -> bool:
-    from beanstrain.data.images import IMAGE_DATASETS
-
-    return name in IMAGE_DATASETS
-
-
-def generate(name: str, samples: int, noise: float, seed: int, stream: int = TRAIN_STREAM):
-    """One draw of a toy set: `(x, y)` float32, reproducible from `(seed, stream)`.
-
-    >>> x, y = generate("spiral", samples=200, noise=0.0, seed=7)
-    """
-    entry = lookup("dataset", name, TOY_DATASETS)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, stream]))
-    return entry.generate(samples, rng, noise)
-
-
-def load_dataset(name: str, samples: int | None = None, noise: float = 0.0, seed: int = 0,
-                 data_path: str | None = None) -> Dataset:
-    """Train and test splits of any registered dataset, as float32 arrays.
-
-    Image pixels are scaled to [0, 1] and given a channel axis, (N, 28, 28, 1);
-    networks that want 784-vectors flatten them themselves.
-    """
-    if is_image_dataset(name):
-        return _load_image_dataset(name, data_path)
-    entry = lookup("dataset", name, TOY_DATASETS)
-    samples = samples or entry.default_samples
-    x_train, y_train = generate(name, samples, noise, seed, TRAIN_STREAM)
-    x_test, y_test = generate(name, samples, noise, seed, TEST_STREAM)
-    return Dataset(name, entry.task, x_train, y_train, x_test, y_test, entry.num_classes)
-
-
-def _scale_images(images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
-    return images.astype(np.float32)[..., None]
-
-
-def _load_image_dataset(name: str, data_path: str | None) -> Dataset:
-    from beanstrain.data.images import IMAGE_DATASETS, load_images
-
-    images = load_images(name, data_path)
-    return Dataset(
-        name, MULTICLASS,
-        _scale_images(images.x_train), images.y_train.astype(np.int64),
-        _scale_images(images.x_test), images.y_test.astype(np.int64),
-        num_classes=10, source=images.source, class_names=IMAGE_DATASETS[name].class_names,
-    )
-
-
-def check_samples(name: str, samples: int | None) -> None:
-    """Refuse a sample count too small to give both classes a point."""
-    if samples is None or is_image_dataset(name):
-        return
-    if samples < 4:
-        raise UsageError(f"--samples must be at least 4 for {name}, got {samples}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data.toy import Dataset
+from beanstrain.data import Dataset
 from beanstrain.plots.toy import plot_history, pyplot, save_figure
 
 SAMPLE_GRID = 5  # the course's 5x5 grid of training samples

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data.toy import MULTICLASS, REGRESSION, Dataset
+from beanstrain.data import MULTICLASS, REGRESSION, Dataset
 from beanstrain.files import atomic_path
 
 GRID_POINTS = 150  # per axis, for the decision boundary

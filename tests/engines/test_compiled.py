@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beanstrain.data.toy import generate
+from beanstrain.data import generate
 from beanstrain.engines import TrainData
 from beanstrain.engines.compiled import CompiledTrainer
 from beanstrain.engines.order import epoch_permutation

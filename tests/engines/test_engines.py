@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain.data.toy import generate
+from beanstrain.data import generate
 from beanstrain.engines import (COMPILED_MIN_STEPS, ENGINE_CHOICES, ENGINES, EngineState, TrainData, Trainer,
                                 choose_engine, make_trainer)
 from beanstrain.errors import RunError
