@@ -286,10 +286,6 @@ def _device_scope(device: dict):
 
 
 def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
-    if dataset.is_image:
-        from beanstrain.plots.images import plot_image_run
+    from beanstrain.plots import RunOutputs, draw_run_pictures
 
-        return plot_image_run(run_dir, dataset, test_outputs, columns, rows)
-    from beanstrain.plots.toy import plot_toy_run
-
-    return plot_toy_run(run_dir, dataset, predict, columns, rows)
+    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows))

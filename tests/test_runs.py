@@ -14,25 +14,6 @@ from beanstrain import files, runs
 from beanstrain.errors import RunError, UsageError
 
 
-def test_picture_failing_midway_keeps_the_old_picture(tmp_path, monkeypatch):
-    import matplotlib.figure
-
-    from beanstrain.plots import toy as plots
-
-    plots.plot_history(["loss"], [[0.5], [0.25]], tmp_path / "history.png", "loss")
-    before = (tmp_path / "history.png").read_bytes()
-
-    def broken_savefig(self, path, **kwargs):
-        Path(path).write_bytes(b"\x89PNG half")
-        raise OSError("killed while drawing")
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
-    with pytest.raises(OSError):
-        plots.plot_history(["loss"], [[0.5], [0.1]], tmp_path / "history.png", "loss")
-    assert (tmp_path / "history.png").read_bytes() == before
-    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
-
-
 def test_parallel_fits_into_the_same_out_never_share_a_folder(tmp_path):
     """Several real processes, started together, racing for the same run folder name."""
     command = [sys.executable, "-m", "beanstrain", "fit", "beans7-neuron", "--epochs", "2", "--out",
