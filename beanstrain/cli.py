@@ -19,8 +19,10 @@ from pathlib import Path
 
 import click
 
+from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.errors import Interrupted, RunError, UsageError
+from beanstrain.objectives import LOSSES, OPTIMIZERS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -115,21 +117,20 @@ def list_command(as_json):
 @click.option("--batch-size", type=int,
               help="Samples per optimizer step. A batch larger than the training set is clamped to it, "
                    "with a warning.")
-@click.option("--optimizer", help="sgd, adam or rmsprop.")
+@click.option("--optimizer", help=f"{spoken_list(OPTIMIZERS)}.")
 @click.option("--learning-rate", type=float, help="Optimizer step size (default: the recipe's, else Keras's).")
-@click.option("--loss", help="mse, mae, binary_crossentropy, categorical_crossentropy or "
-                             "sparse_categorical_crossentropy; must fit the task.")
+@click.option("--loss", help=f"{spoken_list(LOSSES)}; must fit the task.")
 @click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again).")
 @click.option("--noise", type=float, help="Noise level; what it does depends on the set (see the README).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
 @click.option("--data", "data_path", help="MNIST-format data: a .npz or a folder of the four IDX files.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES),
-              help=f"Training path: {spoken_list([engine.label for engine in ENGINES.values()])} "
+              help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
                    "(auto picks; see the README).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
               help="Folder that holds the run folders.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_CHOICES),
               help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted run from its checkpoint, in its folder, with its recorded settings.")

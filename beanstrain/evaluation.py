@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import files, runs
-from beanstrain.data import REGRESSION, load_dataset
+from beanstrain.data import load_dataset
 from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
+from beanstrain.tasks import REGRESSION
 
 # Forward passes outside training take this many samples at a time.
 PREDICT_SLICE = 8192

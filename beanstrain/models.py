@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from beanstrain.devices import load_keras
-from beanstrain.data import BINARY, REGRESSION
 from beanstrain.errors import UsageError, lookup
+from beanstrain.tasks import BINARY, REGRESSION
 
 
 @dataclass(frozen=True)

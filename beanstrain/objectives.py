@@ -12,12 +12,14 @@ them to what the chosen loss expects.
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from beanstrain.devices import load_keras
-from beanstrain.data import BINARY, MULTICLASS, REGRESSION
 from beanstrain.errors import UsageError, lookup
+from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION
+
+if TYPE_CHECKING:  # imported where used, so the command line can list losses without NumPy
+    import numpy as np
 
 # Loss name -> (Keras loss class, tasks it fits).  The classes reduce to the
 # batch mean, as `compile(loss="mse")` does.
@@ -101,11 +103,14 @@ def make_accuracy_metric(task: str, loss: str):
 def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) -> int:
     """How many predictions are right, counted as Keras's accuracy metrics count them.
 
+    >>> import numpy as np
     >>> count_correct("binary", np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]]))
     1
     >>> count_correct("sparse", np.array([2.0, 0.0]), np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
     2
     """
+    import numpy as np
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if accuracy is None:
         return 0
@@ -125,6 +130,8 @@ def encode_targets(y: np.ndarray, task: str, loss: str, num_classes: int) -> np.
     output unit; multiclass targets are one-hot except for the sparse loss,
     which wants class numbers.
     """
+    import numpy as np
+
     if task != MULTICLASS:
         return y.astype(np.float32).reshape(len(y), 1)
     labels = y.argmax(axis=1) if y.ndim == 2 else y.astype(np.int64)

@@ -35,7 +35,7 @@ class Recipe:
     model: str = ""  # a network name from `beanstrain list`
     epochs: int = 1000  # passes over the training set
     batch_size: int = 10  # samples per optimizer step; the last partial batch is kept
-    optimizer: str = "adam"  # sgd, adam or rmsprop
+    optimizer: str = "adam"  # a name from objectives.OPTIMIZERS
     learning_rate: float | None = None  # None keeps Keras's default rate for the optimizer
     loss: str | None = None  # None picks the task's loss (mse, binary or categorical cross-entropy)
     samples: int | None = None  # points drawn for a generated set (None: the set's default)
@@ -52,17 +52,24 @@ FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
 
 
+# A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
+# toy sets many quick epochs of Adam at 0.01; image sets a few epochs of larger batches with a
+# validation split, as the course's MNIST runs do.
+PAIR_DEFAULTS = {
+    "toy": {"learning_rate": 0.01},
+    "image": {"epochs": 5, "batch_size": 128, "validation_split": 0.1},
+}
+
+
 def pair_defaults(dataset: str) -> dict:
-    """Sensible settings for a dataset/model pair that has no recipe.
+    """The settings that differ from `Recipe`'s defaults for a dataset/model pair that has no recipe.
 
-    Toy sets get many quick epochs with Adam; image sets a few epochs of
-    larger batches with a validation split, as the course's MNIST runs do.
+    >>> pair_defaults("mnist")
+    {'epochs': 5, 'batch_size': 128, 'validation_split': 0.1}
     """
-    from beanstrain.data import is_image_dataset
+    from beanstrain.data import get_dataset
 
-    if is_image_dataset(dataset):
-        return {"epochs": 5, "batch_size": 128, "optimizer": "adam", "validation_split": 0.1}
-    return {"epochs": 1000, "batch_size": 10, "optimizer": "adam", "learning_rate": 0.01}
+    return dict(PAIR_DEFAULTS[get_dataset(dataset).kind])
 
 
 def recipe_dir():

@@ -25,10 +25,7 @@ import numpy as np
 
 from beanstrain.data import toy
 from beanstrain.errors import UsageError, lookup
-
-# The task decides the network's output layer, the default loss and whether
-# accuracy means anything.
-REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
+from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION
 
 # Seed streams: the train draw and the test draw of a generated set must be
 # independent but both follow from the one --seed the user gives.

@@ -23,8 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from beanstrain.data import REGRESSION, Dataset
+from beanstrain.data import Dataset
 from beanstrain.files import atomic_path
+from beanstrain.tasks import REGRESSION
 
 
 def pyplot():

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data import MULTICLASS, REGRESSION, Dataset
+from beanstrain.data import Dataset
 from beanstrain.plots import pyplot, save_figure
+from beanstrain.tasks import MULTICLASS, REGRESSION
 
 GRID_POINTS = 150  # per axis, for the decision boundary
 # The 3-D surface is drawn as polygons; 50 per axis look as smooth and draw several times faster.

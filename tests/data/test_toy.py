@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beanstrain.data import MULTICLASS, REGRESSION, generate, list_datasets, load_dataset
+from beanstrain.data import generate, list_datasets, load_dataset
+from beanstrain.tasks import MULTICLASS, REGRESSION
 
 TOY_DATASETS = list_datasets("toy")
 
