@@ -4,15 +4,18 @@
         checkpoint-1111.npz   weights, optimizer variables, history rows after epoch 1111 (plain arrays, no pickles)
         checkpoint.json       epoch, seed, training seconds so far, the name of the .npz and its SHA-256
 
-    >>> keeper = Keeper(run_dir, trainer, seed=0)
-    >>> keeper.take(epoch, history)        # after every chunk of epochs: an in-memory copy
-    >>> keeper.save()                      # on an interrupt, a failure or divergence
-    >>> state = read_checkpoint(run_dir)   # `beanstrain fit --resume RUN_DIR`
-    >>> restore(trainer, state)
+    >>> import tempfile
+    >>> run_dir = Path(tempfile.mkdtemp())
+    >>> state = TrainingState(epoch=2, weights=[np.ones((2, 1), "float32")], optimizer_variables=[np.array(20)],
+    ...                       history_rows=[[0.9], [0.5]], train_seconds=1.5)
+    >>> write_checkpoint(run_dir, state, seed=0)
+    'checkpoint-2.npz'
+    >>> read_checkpoint(run_dir).history_rows     # `beanstrain fit --resume RUN_DIR`
+    [[0.9], [0.5]]
 
-A copy is taken in memory after every chunk of epochs whose loss is finite
+During a run a `Keeper` holds the latest state: a copy is taken in memory after every chunk of epochs whose loss is finite
 and written to disk when the run stops early (and every few minutes, so a
-killed process loses little).  Since every epoch's batches depend only on
+killed process loses little); `restore(trainer, state)` puts it back.  Since every epoch's batches depend only on
 (seed, epoch), a run resumed from a checkpoint ends with the same weights as
 one that never stopped.  What is saved is whatever the engine's trainer
 keeps (`get_state`, `set_state`); this module never reaches into a network.

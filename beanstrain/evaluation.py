@@ -1,8 +1,13 @@
 """Judging a trained network: its figures on a dataset, loading a run's model safely, `beanstrain eval`.
 
-    >>> result = eval_run("beans4-hidden2", out=Path("runs"), min_accuracy=0.9)
-    >>> result["metrics"], result["passed"]
-    ({'loss': 0.073, 'accuracy': 0.93}, True)
+    >>> import tempfile
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> from beanstrain.session import fit_run
+    >>> out = Path(tempfile.mkdtemp())
+    >>> summary = fit_run(resolve_recipe("beans7-neuron", {"epochs": 2}), out=out, quiet=True)
+    >>> result = eval_run("beans7-neuron", out=out, min_accuracy=0.0)
+    >>> result["passed"], result["metrics"] == summary["metrics"]["test"]
+    (True, True)
 
 A run's model is loaded only after its file matches the SHA-256 recorded when
 it was saved, and only in Keras's safe mode, so a model file can never run

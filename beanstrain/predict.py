@@ -1,11 +1,24 @@
 """Classifying a person's own images with a network trained on MNIST or Fashion-MNIST.
 
-    >>> prediction = predict_images(["my_digit.png", "notes.txt"], target="mnist-lenet", out=Path("runs"))
-    >>> prediction.results[0]
-    {'file': 'my_digit.png', 'predicted': 7, 'label': '7', 'probability': 0.98,
-     'probabilities': [...], 'inverted': True}
-    >>> prediction.results[1]
-    {'file': 'notes.txt', 'error': 'notes.txt holds text, not a PNG, BMP or JPEG image; ...'}
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> from beanstrain.session import fit_run
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pixels, labels = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
+    >>> for picture, label in zip(pixels, labels):
+    ...     picture[2 * label:2 * label + 8, 10:18] = 255      # a bright square per class
+    >>> np.savez(folder / "squares.npz", x_train=pixels, y_train=labels, x_test=pixels, y_test=labels)
+    >>> run = fit_run(resolve_recipe("mnist-dense128", {"epochs": 1}), out=folder / "runs", quiet=True,
+    ...               data_path=str(folder / "squares.npz"))
+    >>> Image.fromarray(255 - pixels[7]).save(folder / "seven.png")     # dark on light, as drawn on paper
+    >>> _ = (folder / "notes.txt").write_text("not a picture")
+    >>> prediction = predict_images([str(folder / "seven.png"), str(folder / "notes.txt")],
+    ...                             target="mnist-dense128", out=folder / "runs")
+    >>> sorted(prediction.results[0]), prediction.results[0]["inverted"]
+    (['file', 'inverted', 'label', 'predicted', 'probabilities', 'probability'], True)
+    >>> prediction.results[1]["error"]
+    '.../notes.txt holds text, not a PNG, BMP or JPEG image; save the drawing as PNG or JPEG'
 
 Each file is read by `digits.read_digit` (grey, inverted when dark on light
 unless `invert` says otherwise, fitted into 28x28 like MNIST).  A file that

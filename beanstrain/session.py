@@ -1,10 +1,14 @@
 """What `beanstrain fit` does, end to end, as library calls: a new run, or the resumption of one.
 
-    >>> recipe = resolve_recipe("beans4-hidden2")
-    >>> summary = fit_run(recipe, out=Path("runs"))
-    >>> summary["metrics"]["test"]["accuracy"]
-    0.93
-    >>> summary = resume_run(Path("runs/beans4-hidden2/20261123-153012-1"))
+    >>> import tempfile
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> out = Path(tempfile.mkdtemp())
+    >>> summary = fit_run(resolve_recipe("beans4-hidden2", {"epochs": 3}), out=out, quiet=True)
+    >>> summary["engine"], summary["recipe"], sorted(summary["metrics"]["test"])
+    ('fit', 'beans4-hidden2', ['accuracy', 'loss'])
+    >>> resume_run(Path(summary["run_dir"]), quiet=True)     # only an unfinished run resumes
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: --resume ...: the run is already finished; evaluate it with: beanstrain eval ...
 
 Every value is checked before a run folder exists; the run folder records
 everything the run used (resolved recipe, seed, device, engine, versions)

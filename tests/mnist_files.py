@@ -1,8 +1,13 @@
 """Small MNIST-format files for tests, written under tmp_path: IDX (plain or gzipped) and Keras .npz.
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())                 # a test passes its tmp_path
     >>> splits = blob_splits(train=300, test=100)        # learnable: one bright blob per class
-    >>> write_npz(tmp_path / "mnist.npz", splits)
-    >>> write_idx_folder(tmp_path / "idx", splits, gz=True)
+    >>> write_npz(folder / "mnist.npz", splits).name
+    'mnist.npz'
+    >>> sorted(path.name for path in write_idx_folder(folder / "idx", splits, gz=True).iterdir())[:2]
+    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
 
 `isolate_image_data` makes sure a test never finds the real datasets or
 tries a download: Keras's cache and HOME point into tmp_path,

@@ -22,6 +22,16 @@ def test_cli_import_does_not_load_heavy_libraries():
     assert loaded.strip() == "[]"
 
 
+def test_importing_any_module_loads_no_heavy_library():
+    """What `pytest --doctest-modules` collects: every module imports without TensorFlow, Keras or matplotlib."""
+    code = ("import importlib, pkgutil, sys, beanstrain\n"
+            "for module in pkgutil.walk_packages(beanstrain.__path__, 'beanstrain.'):\n"
+            "    importlib.import_module(module.name)  # __main__ included: importing it runs nothing\n"
+            "print(len(sys.modules) > 0, [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "True []"
+
+
 # `data` reads file headers only: it answers at once, with or without the datasets on this machine.
 QUICK_COMMANDS = [["--help"], ["list"], ["list", "--json"], ["data"], ["data", "--json"], ["data", "mnist"]]
 

@@ -1,6 +1,12 @@
 """Reading a person's drawn digit so a network trained on MNIST can classify it.
 
-    >>> image, inverted = read_digit("my_seven.jpg")   # black pen on white paper
+    >>> import tempfile
+    >>> from PIL import ImageDraw
+    >>> drawing = Image.new("L", (90, 110), "white")                # black pen on white paper
+    >>> ImageDraw.Draw(drawing).line([(15, 15), (75, 15), (35, 100)], fill="black", width=9)
+    >>> path = Path(tempfile.mkdtemp()) / "my_seven.jpg"
+    >>> drawing.save(path)
+    >>> image, inverted = read_digit(path)
     >>> image.shape, image.dtype, inverted
     ((28, 28), dtype('float32'), True)
 
@@ -50,9 +56,8 @@ def read_digit(path: str | Path, invert: bool | None = None, center: bool = True
     """The digit in `path` as a float32 (28, 28) array in [0, 1], light on dark like MNIST.
 
     Returns (image, inverted).  invert=None decides from the picture whether it
-    is dark-on-light and so must be inverted; True or False overrides that.
-
-    >>> image, inverted = read_digit("seven.png", invert=False, center=False)
+    is dark-on-light and so must be inverted; True or False overrides that
+    (`read_digit(path, invert=False, center=False)` takes the picture as it is).
     """
     path = Path(path).expanduser()
     grey = _load_grey(path)
