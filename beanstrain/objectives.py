@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from beanstrain.devices import load_keras
 from beanstrain.errors import UsageError, lookup
-from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION
+from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION, TASKS
 
 if TYPE_CHECKING:  # imported where used, so the command line can list losses without NumPy
     import numpy as np
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where used, so the command line can list losses wi
 # Loss name -> (Keras loss class, tasks it fits).  The classes reduce to the
 # batch mean, as `compile(loss="mse")` does.
 LOSSES = {
-    "mse": ("MeanSquaredError", (REGRESSION, BINARY, MULTICLASS)),
+    "mse": ("MeanSquaredError", TASKS),
     "mae": ("MeanAbsoluteError", (REGRESSION, BINARY)),
     "binary_crossentropy": ("BinaryCrossentropy", (BINARY,)),
     "categorical_crossentropy": ("CategoricalCrossentropy", (MULTICLASS,)),

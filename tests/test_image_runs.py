@@ -17,15 +17,13 @@ import pytest
 from beanstrain.data import list_datasets
 from beanstrain.data.locate import search_places
 from beanstrain.recipes import list_recipes
-from mnist_files import blob_splits, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
+from mnist_files import blob_splits, random_splits, write_file, write_idx_folder, write_npz
 
 IMAGE_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset in list_datasets("image"))
 IMAGE_PICTURES = ("samples.png", "confusion.png", "predictions.png", "wrong.png", "history.png")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

@@ -15,14 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_files import isolate_image_data
-
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def draw_seven(path: Path, ink: int, paper: int) -> Path:

@@ -19,7 +19,7 @@ from beanstrain.data import DATASETS, formats, list_datasets, locate
 from beanstrain.data.formats import read_idx, read_npz
 from beanstrain.data.locate import describe_images, find_images, load_images, search_places
 from beanstrain.errors import RunError, UsageError
-from mnist_files import idx_bytes, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
+from mnist_files import idx_bytes, random_splits, write_file, write_idx_folder, write_npz
 
 NAMES = list(list_datasets("image"))
 
@@ -30,10 +30,7 @@ def assert_same(data, splits):
         np.testing.assert_array_equal(loaded, expected)
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real caches, system folders or network: every test sees only what it writes."""
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")  # every test sees only the files it writes
 
 
 @pytest.fixture
