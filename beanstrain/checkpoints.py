@@ -13,12 +13,14 @@
     >>> read_checkpoint(run_dir).history_rows     # `beanstrain fit --resume RUN_DIR`
     [[0.9], [0.5]]
 
-During a run a `Keeper` holds the latest state: a copy is taken in memory after every chunk of epochs whose loss is finite
-and written to disk when the run stops early (and every few minutes, so a
-killed process loses little); `restore(trainer, state)` puts it back.  Since every epoch's batches depend only on
-(seed, epoch), a run resumed from a checkpoint ends with the same weights as
-one that never stopped.  What is saved is whatever the engine's trainer
-keeps (`get_state`, `set_state`); this module never reaches into a network.
+During a run a `Keeper` holds the latest state: a copy is taken in memory
+after every chunk of epochs whose loss is finite and written to disk when the
+run stops early (and every few minutes, so a killed process loses little);
+`restore(trainer, state)` puts it back.  Since every epoch's batches depend
+only on (seed, epoch), a run resumed from a checkpoint ends with the same
+weights as one that never stopped.  What is saved is whatever the engine's
+trainer keeps (`get_state`, `set_state`); this module never reaches into a
+network.
 
 The two files must agree, so they are never replaced together: a new state
 goes to a new arrays file, then checkpoint.json is replaced to name it, and

@@ -90,8 +90,8 @@ class Session:
 
         optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
         task = self.dataset.task
-        return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
-                            self.batch_size, self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
+        return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
+                            self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets

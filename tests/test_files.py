@@ -63,7 +63,8 @@ def test_model_save_failing_midway_leaves_no_model(tmp_path):
 
 
 def test_temporaries_of_a_killed_process_are_recognised(tmp_path):
-    for name in (".model-ab12_x9z.keras", ".config-0a1b2c3d.json", ".boundary-zz99yy88.png", ".checkpoint-12345678.npz"):
+    for name in (".model-ab12_x9z.keras", ".config-0a1b2c3d.json", ".boundary-zz99yy88.png",
+                 ".checkpoint-12345678.npz"):
         (tmp_path / name).write_bytes(b"")
     for name in (".mine", ".model-notes.keras", "config.json"):
         (tmp_path / name).write_text("{}")
