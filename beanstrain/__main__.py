@@ -1,3 +1,4 @@
 from beanstrain.cli import main
 
-main()
+if __name__ == "__main__":  # `python -m beanstrain`; importing this module runs nothing
+    main()

@@ -1,25 +1,37 @@
 """Checkpoints: the exact training state of an unfinished run, so it can continue where it stopped.
 
     runs/beans4-hidden2/20261123-153012-1/
-        checkpoint.npz    weights, optimizer variables, history rows (plain arrays, no pickles)
-        checkpoint.json   epoch, seed, training seconds so far, the .npz's SHA-256
+        checkpoint-1111.npz   weights, optimizer variables, history rows after epoch 1111 (plain arrays, no pickles)
+        checkpoint.json       epoch, seed, training seconds so far, the name of the .npz and its SHA-256
 
-    >>> keeper = Keeper(run_dir, model, optimizer, seed=0)
-    >>> keeper.take(epoch, history)        # after every chunk of epochs: an in-memory copy
-    >>> keeper.save()                      # on an interrupt, a failure or divergence
-    >>> state = read_checkpoint(run_dir)   # `beanstrain fit --resume RUN_DIR`
-    >>> restore(model, optimizer, state)
+    >>> import tempfile
+    >>> run_dir = Path(tempfile.mkdtemp())
+    >>> state = TrainingState(epoch=2, weights=[np.ones((2, 1), "float32")], optimizer_variables=[np.array(20)],
+    ...                       history_rows=[[0.9], [0.5]], train_seconds=1.5)
+    >>> write_checkpoint(run_dir, state, seed=0)
+    'checkpoint-2.npz'
+    >>> read_checkpoint(run_dir).history_rows     # `beanstrain fit --resume RUN_DIR`
+    [[0.9], [0.5]]
 
-A copy is taken in memory after every chunk of epochs whose loss is finite
-and written to disk when the run stops early (and every few minutes, so a
-killed process loses little).  Since every epoch's batches depend only on
-(seed, epoch), a run resumed from a checkpoint ends with the same weights as
-one that never stopped.
+During a run a `Keeper` holds the latest state: a copy is taken in memory
+after every chunk of epochs whose loss is finite and written to disk when the
+run stops early (and every few minutes, so a killed process loses little);
+`restore(trainer, state)` puts it back.  Since every epoch's batches depend
+only on (seed, epoch), a run resumed from a checkpoint ends with the same
+weights as one that never stopped.  What is saved is whatever the engine's
+trainer keeps (`get_state`, `set_state`); this module never reaches into a
+network.
+
+The two files must agree, so they are never replaced together: a new state
+goes to a new arrays file, then checkpoint.json is replaced to name it, and
+only then is the old arrays file removed.  A process killed between the two
+writes leaves the previous pair as it was, still resumable.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -27,10 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
-from beanstrain.errors import RunError
+from beanstrain import files
+from beanstrain.engines import EngineState
+from beanstrain.errors import RunError, first_line
 
-CHECKPOINT_ARRAYS, CHECKPOINT_INFO = "checkpoint.npz", "checkpoint.json"
+CHECKPOINT_INFO = "checkpoint.json"
+# Arrays files are named after their epoch, a second copy of one epoch with a number after it,
+# so a new file never has the name checkpoint.json gives; checkpoint.npz is the name of earlier versions.
+ARRAYS_NAME = re.compile(r"checkpoint(-\d+(\.\d+)?)?\.npz")
+UNVERSIONED_ARRAYS = "checkpoint.npz"
 # A running job writes its latest copy this often, so a process killed
 # without warning (power cut, SIGKILL) loses at most this much training.
 SAVE_EVERY_SECONDS = 120.0
@@ -47,50 +64,78 @@ class TrainingState:
     train_seconds: float
 
 
-def capture(model, optimizer, epoch: int, rows, train_seconds: float) -> TrainingState:
-    """The state after `epoch` epochs: copies of the weights and optimizer variables.
+def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
+    """The state after `epoch` epochs: the trainer's copies of its weights and optimizer variables.
 
     `rows` is kept as it is, not copied: a run's history only grows, so its
     first `epoch` rows stay this state's; copying it after every chunk would
     cost time that grows with the square of the epochs.
     """
-    return TrainingState(epoch, [np.array(value) for value in model.get_weights()],
-                         [np.array(variable.numpy()) for variable in optimizer.variables],
-                         rows, train_seconds)
+    state = trainer.get_state()
+    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds)
 
 
-def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> None:
-    """checkpoint.npz, then checkpoint.json naming its SHA-256; each file is replaced atomically."""
+def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
+    """A new arrays file, then checkpoint.json naming it and its SHA-256, then the old arrays file removed.
+
+    Returns the new arrays file's name.
+    """
     arrays = {f"weight_{index}": value for index, value in enumerate(state.weights)}
     arrays.update({f"optimizer_{index}": value for index, value in enumerate(state.optimizer_variables)})
     rows = state.history_rows[:state.epoch]
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]) if rows else 0)
-    with runs.atomic_path(run_dir / CHECKPOINT_ARRAYS) as temporary:
-        np.savez(temporary, **arrays)
-        digest = runs.file_sha256(temporary)
-    runs.write_json(run_dir / CHECKPOINT_INFO, {
+    name = _unused_arrays_name(run_dir, state.epoch)
+    digest = files.write_with(run_dir / name, lambda temporary: np.savez(temporary, **arrays))
+    files.write_json(run_dir / CHECKPOINT_INFO, {
         "epoch": state.epoch, "seed": seed, "train_seconds": state.train_seconds,
         "weights": len(state.weights), "optimizer_variables": len(state.optimizer_variables),
-        "sha256": digest, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "arrays": name, "sha256": digest, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
+    _remove_arrays(run_dir, keep=name)
+    return name
+
+
+def _unused_arrays_name(run_dir: Path, epoch: int) -> str:
+    name, copy = f"checkpoint-{epoch}.npz", 1
+    while (run_dir / name).exists():
+        copy += 1
+        name = f"checkpoint-{epoch}.{copy}.npz"
+    return name
+
+
+def _remove_arrays(run_dir: Path, keep: str | None = None) -> None:
+    for path in run_dir.iterdir():
+        if ARRAYS_NAME.fullmatch(path.name) and path.name != keep:
+            path.unlink(missing_ok=True)
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / CHECKPOINT_INFO).is_file() and (run_dir / CHECKPOINT_ARRAYS).is_file()
+    """checkpoint.json and the arrays file it names exist (or it is damaged, which `read_checkpoint` explains)."""
+    if not (run_dir / CHECKPOINT_INFO).is_file():
+        return False
+    try:
+        name = files.read_json(run_dir / CHECKPOINT_INFO).get("arrays", UNVERSIONED_ARRAYS)
+    except (RunError, AttributeError):
+        return True
+    return not isinstance(name, str) or (run_dir / name).is_file()
 
 
 def read_checkpoint(run_dir: Path) -> TrainingState:
     """The saved state, refused (one line) if either file is missing, damaged or does not match the other."""
-    info_path, arrays_path = run_dir / CHECKPOINT_INFO, run_dir / CHECKPOINT_ARRAYS
-    info = runs.read_json(info_path)
+    info_path = run_dir / CHECKPOINT_INFO
+    info = files.read_json(info_path)
     try:
         epoch, weights, variables = int(info["epoch"]), int(info["weights"]), int(info["optimizer_variables"])
         expected, train_seconds = str(info["sha256"]), float(info.get("train_seconds", 0.0))
-    except (KeyError, TypeError, ValueError):
+        name = info.get("arrays", UNVERSIONED_ARRAYS)
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise RunError(f"{info_path} is damaged (a field is missing or not a number)") from None
+    if not isinstance(name, str) or not ARRAYS_NAME.fullmatch(name):
+        raise RunError(f"{info_path} is damaged (it names {name!r}, not a checkpoint arrays file)")
+    arrays_path = run_dir / name
     if not arrays_path.is_file():
-        raise RunError(f"{run_dir} has {CHECKPOINT_INFO} but no {CHECKPOINT_ARRAYS}")
-    if runs.file_sha256(arrays_path) != expected:
+        raise RunError(f"{run_dir} has {CHECKPOINT_INFO} but no {name}")
+    if files.file_sha256(arrays_path) != expected:
         raise RunError(f"{arrays_path} does not match {CHECKPOINT_INFO} (SHA-256 differs); "
                        "it was changed or damaged")
     if not zipfile.is_zipfile(arrays_path):
@@ -105,50 +150,39 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
                 train_seconds,
             )
     except Exception as error:  # a damaged zip fails in many ways inside NumPy
-        reason = (str(error).strip("'\" \n").splitlines() or [type(error).__name__])[0][:200]
-        raise RunError(f"{arrays_path} cannot be read: {reason}") from None
+        raise RunError(f"{arrays_path} cannot be read: {first_line(error)}") from None
     if len(state.history_rows) != epoch:
         raise RunError(f"{arrays_path} holds {len(state.history_rows)} history rows for {epoch} epochs")
     return state
 
 
-def restore(model, optimizer, state: TrainingState) -> None:
+def restore(trainer, state: TrainingState) -> None:
     """Put the saved weights and optimizer variables back; refused if they do not fit this network."""
-    shapes = [tuple(weight.shape) for weight in model.get_weights()]
-    if shapes != [tuple(weight.shape) for weight in state.weights]:
-        raise RunError(f"the checkpoint's weights {[tuple(w.shape) for w in state.weights]} "
-                       f"do not fit the network's {shapes}")
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    variables = optimizer.variables
-    if [tuple(variable.shape) for variable in variables] != [tuple(value.shape) for value in
-                                                            state.optimizer_variables]:
-        raise RunError("the checkpoint's optimizer state does not fit this optimizer")
-    model.set_weights(state.weights)
-    for variable, value in zip(variables, state.optimizer_variables):
-        variable.assign(value)
+    trainer.set_state(EngineState(state.weights, state.optimizer_variables))
 
 
 def remove_checkpoint(run_dir: Path) -> None:
-    for name in (CHECKPOINT_INFO, CHECKPOINT_ARRAYS):
-        (run_dir / name).unlink(missing_ok=True)
+    """checkpoint.json first, so a kill halfway leaves no checkpoint rather than one without its arrays."""
+    (run_dir / CHECKPOINT_INFO).unlink(missing_ok=True)
+    _remove_arrays(run_dir)
 
 
 class Keeper:
     """Holds the latest good training state in memory and writes it when asked (or when it is old)."""
 
-    def __init__(self, run_dir: Path, model, optimizer, seed: int, seconds_before: float = 0.0):
-        self.run_dir, self.model, self.optimizer, self.seed = run_dir, model, optimizer, seed
+    def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0):
+        self.run_dir, self.trainer, self.seed = run_dir, trainer, seed
         self.seconds_before = seconds_before
         self.started = time.perf_counter()
         self.last_written = time.monotonic()
         self.latest: TrainingState | None = None
+        self.arrays_name: str | None = None  # the arrays file written last
 
     def take(self, epoch: int, rows) -> None:
         """Copy the state after `epoch` epochs, unless the last loss is not finite (those weights are lost)."""
         if rows and not math.isfinite(rows[-1][0]):
             return
-        self.latest = capture(self.model, self.optimizer, epoch, rows, self.train_seconds())
+        self.latest = capture(self.trainer, epoch, rows, self.train_seconds())
         if time.monotonic() - self.last_written >= SAVE_EVERY_SECONDS:
             self.save()
 
@@ -159,6 +193,6 @@ class Keeper:
         """Write the latest state; returns its epoch, or None when there is none yet."""
         if self.latest is None:
             return None
-        write_checkpoint(self.run_dir, self.latest, self.seed)
+        self.arrays_name = write_checkpoint(self.run_dir, self.latest, self.seed)
         self.last_written = time.monotonic()
         return self.latest.epoch

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import click
 
+from beanstrain.devices import DEVICE_CHOICES
+from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.errors import Interrupted, RunError, UsageError
+from beanstrain.objectives import LOSSES, OPTIMIZERS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -58,6 +61,12 @@ def out_of_memory(error: BaseException) -> bool:
     return errors is not None and isinstance(error, errors.ResourceExhaustedError)
 
 
+def spoken_list(names) -> str:
+    """Names as a sentence says them: "sgd, adam or rmsprop"."""
+    names = list(names)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -91,11 +100,11 @@ def list_command(as_json):
     beanstrain list
     beanstrain list --json | jq '.recipes'
     """
-    from beanstrain.data.toy import list_datasets
+    from beanstrain.data import list_datasets
     from beanstrain.models import NETWORKS
     from beanstrain.recipes import list_recipes
 
-    datasets = {name: {"task": task, "summary": summary} for name, (task, summary) in list_datasets().items()}
+    datasets = {name: {"task": entry.task, "summary": entry.summary} for name, entry in list_datasets().items()}
     networks = {name: {"takes": network.takes, "summary": network.summary} for name, network in NETWORKS.items()}
     recipes = {name: {"dataset": recipe.dataset, "model": recipe.model, "summary": recipe.description,
                       "epochs": recipe.epochs, "course_result": recipe.course_result,
@@ -124,21 +133,21 @@ def list_command(as_json):
 @click.option("--batch-size", type=int,
               help="Samples per optimizer step. A batch larger than the training set is clamped to it, "
                    "with a warning.")
-@click.option("--optimizer", help="sgd, adam or rmsprop.")
+@click.option("--optimizer", help=f"{spoken_list(OPTIMIZERS)}.")
 @click.option("--learning-rate", type=float, help="Optimizer step size (default: the recipe's, else Keras's).")
-@click.option("--loss", help="mse, mae, binary_crossentropy, categorical_crossentropy or "
-                             "sparse_categorical_crossentropy; must fit the task.")
+@click.option("--loss", help=f"{spoken_list(LOSSES)}; must fit the task.")
 @click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again); "
                                          "refused when the draw would not fit in the memory available.")
 @click.option("--noise", type=float, help="Noise level; what it does depends on the set (see the README).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
 @click.option("--data", "data_path", help="MNIST-format data: a .npz or a folder of the four IDX files.")
-@click.option("--engine", type=click.Choice(["auto", "compiled", "fit"]),
-              help="Training path: one compiled loop, or Keras fit (auto picks; see the README).")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES),
+              help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
+                   "(auto picks; see the README).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
               help="Folder that holds the run folders.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]),
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_CHOICES),
               help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or failed run from its checkpoint, in its folder, with its recorded "
@@ -250,9 +259,10 @@ def data_command(name, data_path, as_json):
     beanstrain data mnist --data ~/Downloads/mnist.npz
     beanstrain data fashion-mnist --json
     """
-    from beanstrain.data.images import IMAGE_DATASETS, describe_images, how_to_get
+    from beanstrain.data import list_datasets
+    from beanstrain.data.locate import describe_images, how_to_get
 
-    infos = [describe_images(one, data_path) for one in ([name] if name else IMAGE_DATASETS)]
+    infos = [describe_images(one, data_path) for one in ([name] if name else list_datasets("image"))]
     if as_json:
         emit_json(infos)
     else:

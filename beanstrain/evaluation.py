@@ -1,8 +1,13 @@
 """Judging a trained network: its figures on a dataset, loading a run's model safely, `beanstrain eval`.
 
-    >>> result = eval_run("beans4-hidden2", out=Path("runs"), min_accuracy=0.9)
-    >>> result["metrics"], result["passed"]
-    ({'loss': 0.073, 'accuracy': 0.93}, True)
+    >>> import tempfile
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> from beanstrain.session import fit_run
+    >>> out = Path(tempfile.mkdtemp())
+    >>> summary = fit_run(resolve_recipe("beans7-neuron", {"epochs": 2}), out=out, quiet=True)
+    >>> result = eval_run("beans7-neuron", out=out, min_accuracy=0.0)
+    >>> result["passed"], result["metrics"] == summary["metrics"]["test"]
+    (True, True)
 
 A run's model is loaded only after its file matches the SHA-256 recorded when
 it was saved, and only in Keras's safe mode, so a model file can never run
@@ -16,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
-from beanstrain.data.toy import REGRESSION, load_dataset
-from beanstrain.errors import RunError, UsageError
+from beanstrain import files, runs
+from beanstrain.data import load_dataset
+from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
+from beanstrain.tasks import REGRESSION
 
 # Forward passes outside training take this many samples at a time.
 PREDICT_SLICE = 8192
@@ -36,12 +42,11 @@ def predictor(model, model_name: str):
 
 def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
     """Loss and accuracy of predictions, the figures `model.evaluate` reports."""
-    from beanstrain.objectives import make_loss
-    from beanstrain.engines.compiled import count_correct
+    from beanstrain.objectives import count_correct, make_loss
 
     results = {"loss": float(make_loss(loss_name)(y_true, y_pred))}
     if accuracy:
-        results["accuracy"] = float(count_correct(accuracy, y_true, y_pred)) / len(y_true)
+        results["accuracy"] = count_correct(accuracy, y_true, y_pred) / len(y_true)
     return results
 
 
@@ -57,14 +62,14 @@ def load_run_model(run_dir: Path, config: dict):
     if not expected:
         raise RunError(f"{run_dir / runs.CONFIG} records no SHA-256 for {runs.MODEL}, so the file cannot be "
                        f"checked and is not loaded; {retrain}")
-    if runs.file_sha256(path) != expected:
+    if files.file_sha256(path) != expected:
         raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
     if not zipfile.is_zipfile(path):
         raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
     try:
         return load_keras().saving.load_model(path, safe_mode=True)
     except Exception as error:  # a corrupt archive can fail in many ways inside Keras
-        raise RunError(f"{path} is not a loadable Keras model: {str(error).splitlines()[0]}") from None
+        raise RunError(f"{path} is not a loadable Keras model: {first_line(error, limit=None)}") from None
 
 
 def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:
@@ -75,7 +80,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     run_dir = runs.resolve_run(target, out)
-    config = runs.read_json(run_dir / runs.CONFIG)
+    config = files.read_json(run_dir / runs.CONFIG)
     runs.require_finished(run_dir, config)
     recipe = Recipe(**config["recipe"])
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
@@ -99,5 +104,5 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
         passed = metrics.get("accuracy", 0.0) >= min_accuracy
         result["min_accuracy"] = min_accuracy
     result["passed"] = passed
-    runs.write_json(run_dir / runs.EVAL, result)
+    files.write_json(run_dir / runs.EVAL, result)
     return result

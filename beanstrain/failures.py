@@ -20,14 +20,7 @@ import errno
 from pathlib import Path
 
 from beanstrain import runs
-from beanstrain.errors import Interrupted, RunError, UsageError
-
-CHECKPOINT_FILES = ("checkpoint.npz", "checkpoint.json")
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 
 
 def reason(error: BaseException, run_dir: Path | None = None) -> str:
@@ -71,10 +64,12 @@ def survivors(run_dir: Path, checkpoint_epoch: int | None = None) -> str:
 
 def checkpoint_on_disk(run_dir: Path) -> int | None:
     """The epoch of a complete checkpoint in the folder (perhaps from an earlier save), or None."""
-    if not all((Path(run_dir) / name).is_file() for name in CHECKPOINT_FILES):
+    from beanstrain.checkpoints import CHECKPOINT_INFO, has_checkpoint
+
+    if not has_checkpoint(Path(run_dir)):
         return None
     try:
-        return int(runs.read_json(Path(run_dir) / CHECKPOINT_FILES[1])["epoch"])
+        return int(runs.read_json(Path(run_dir) / CHECKPOINT_INFO)["epoch"])
     except (RunError, KeyError, TypeError, ValueError):
         return None
 
@@ -193,7 +188,7 @@ def stop_early(run_dir: Path, keeper, history, *, diverged: int | None, signal_n
                                   train_seconds=train_seconds)
         notes += [not_updated(unwritten, runs.DIVERGED)] if unwritten else []
         rate = f" (now {learning_rate})" if learning_rate else ""
-        kept = (f"The weights after epoch {saved_epoch}, the last finite ones, are kept in {run_dir}/checkpoint.npz"
+        kept = (f"The weights after epoch {saved_epoch}, the last finite ones, are kept in {run_dir / keeper.arrays_name}"
                 if saved_epoch is not None else "The last finite weights could not be kept")
         raise RunError("; ".join([f"training diverged at epoch {diverged}: the loss became NaN or infinite; "
                                   f"try a lower --learning-rate{rate}. {kept}", *notes]))

@@ -1,7 +1,10 @@
 """Ctrl-C and SIGTERM during training: finish the current chunk of epochs, then stop cleanly.
 
-    >>> with StopRequest() as stop:
-    ...     trainer.run(0, 5000, should_stop=stop.requested)
+    >>> import os, signal
+    >>> with StopRequest() as stop:                  # trainer.run(0, 5000, should_stop=stop.requested)
+    ...     os.kill(os.getpid(), signal.SIGINT)      # as Ctrl-C does
+    ...     stop.requested()
+    True
     >>> stop.signal_name
     'SIGINT'
 

@@ -10,7 +10,7 @@ classes).  For the course's pairings this gives exactly SPEC's tables:
     [2, 1]
 
 Each network takes one kind of input (`Network.takes`), and a dataset fits it
-when it gives that kind (`datasets.dataset_gives`): the toy networks take the
+when it gives that kind (`data.get_dataset(name).gives`): the toy networks take the
 generated sets' feature vectors, `mlp` and `mlp512` an image set's 784-vectors,
 `dense128` and `lenet5` its 28x28 images.  `check_fits` refuses any other
 pair from the registries alone, before any data is read.
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from beanstrain.devices import load_keras
-from beanstrain.data.toy import BINARY, FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, REGRESSION, dataset_gives
+from beanstrain.data import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, get_dataset, list_datasets
 from beanstrain.errors import UsageError, lookup
+from beanstrain.tasks import BINARY, REGRESSION
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ class Network:
     summary: str
     # What it takes: FEATURE_VECTORS (the generated sets), PIXEL_VECTORS (images flattened to 784) or IMAGES.
     takes: str = FEATURE_VECTORS
-    # The training path measured faster for this network on a CPU (README "Training engines"):
-    # "compiled" (one XLA loop, for runs long enough to repay compiling it) or "fit" (always Keras fit).
-    engine: str = "compiled"
+    # An engine (engines.ENGINES) measured faster for this network on a CPU whatever the run's length
+    # (README "Training engines"); None lets `engines.choose_engine`'s rule pick by the run's length.
+    engine: str | None = None
 
 
 def output_layer(task: str, num_classes: int):
@@ -158,10 +159,8 @@ def get_network(name: str) -> Network:
 
 def fitting_datasets(name: str) -> list[str]:
     """The datasets a network can take, in `beanstrain list` order."""
-    from beanstrain.datasets import list_datasets
-
     takes = get_network(name).takes
-    return [dataset for dataset in list_datasets() if takes in dataset_gives(dataset)]
+    return [dataset for dataset in list_datasets() if takes in get_dataset(dataset).gives]
 
 
 def check_fits(name: str, dataset: str) -> None:
@@ -170,7 +169,7 @@ def check_fits(name: str, dataset: str) -> None:
     >>> check_fits("hidden2", "mnist")
     UsageError: model 'hidden2' takes feature vectors, and mnist gives 784-vectors or 28x28 images; ...
     """
-    takes, gives = get_network(name).takes, dataset_gives(dataset)
+    takes, gives = get_network(name).takes, get_dataset(dataset).gives
     if takes in gives:
         return
     networks = [network for network, entry in NETWORKS.items() if entry.takes in gives]

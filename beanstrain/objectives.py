@@ -12,17 +12,19 @@ them to what the chosen loss expects.
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from beanstrain.devices import load_keras
-from beanstrain.data.toy import BINARY, MULTICLASS, REGRESSION
 from beanstrain.errors import UsageError, lookup
+from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION, TASKS
+
+if TYPE_CHECKING:  # imported where used, so the command line can list losses without NumPy
+    import numpy as np
 
 # Loss name -> (Keras loss class, tasks it fits).  The classes reduce to the
 # batch mean, as `compile(loss="mse")` does.
 LOSSES = {
-    "mse": ("MeanSquaredError", (REGRESSION, BINARY, MULTICLASS)),
+    "mse": ("MeanSquaredError", TASKS),
     "mae": ("MeanAbsoluteError", (REGRESSION, BINARY)),
     "binary_crossentropy": ("BinaryCrossentropy", (BINARY,)),
     "categorical_crossentropy": ("CategoricalCrossentropy", (MULTICLASS,)),
@@ -98,6 +100,29 @@ def make_accuracy_metric(task: str, loss: str):
     return metric_class(name="accuracy")
 
 
+def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) -> int:
+    """How many predictions are right, counted as Keras's accuracy metrics count them.
+
+    >>> import numpy as np
+    >>> count_correct("binary", np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]]))
+    1
+    >>> count_correct("sparse", np.array([2.0, 0.0]), np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
+    2
+    """
+    import numpy as np
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if accuracy is None:
+        return 0
+    if accuracy == "binary":
+        hits = (y_pred > 0.5).astype(y_true.dtype) == y_true
+    elif accuracy == "sparse":
+        hits = y_pred.argmax(axis=-1).astype(y_true.dtype) == y_true.reshape(-1)
+    else:
+        hits = y_pred.argmax(axis=-1) == y_true.argmax(axis=-1)
+    return int(hits.sum())
+
+
 def encode_targets(y: np.ndarray, task: str, loss: str, num_classes: int) -> np.ndarray:
     """Targets in the form the loss expects, always float32.
 
@@ -105,6 +130,8 @@ def encode_targets(y: np.ndarray, task: str, loss: str, num_classes: int) -> np.
     output unit; multiclass targets are one-hot except for the sparse loss,
     which wants class numbers.
     """
+    import numpy as np
+
     if task != MULTICLASS:
         return y.astype(np.float32).reshape(len(y), 1)
     labels = y.argmax(axis=1) if y.ndim == 2 else y.astype(np.int64)

@@ -1,11 +1,24 @@
 """Classifying a person's own images with a network trained on MNIST or Fashion-MNIST.
 
-    >>> prediction = predict_images(["my_digit.png", "notes.txt"], target="mnist-lenet", out=Path("runs"))
-    >>> prediction.results[0]
-    {'file': 'my_digit.png', 'predicted': 7, 'label': '7', 'probability': 0.98,
-     'probabilities': [...], 'inverted': True}
-    >>> prediction.results[1]
-    {'file': 'notes.txt', 'error': 'notes.txt holds text, not a PNG, BMP or JPEG image; ...'}
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> from beanstrain.session import fit_run
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pixels, labels = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
+    >>> for picture, label in zip(pixels, labels):
+    ...     picture[2 * label:2 * label + 8, 10:18] = 255      # a bright square per class
+    >>> np.savez(folder / "squares.npz", x_train=pixels, y_train=labels, x_test=pixels, y_test=labels)
+    >>> run = fit_run(resolve_recipe("mnist-dense128", {"epochs": 1}), out=folder / "runs", quiet=True,
+    ...               data_path=str(folder / "squares.npz"))
+    >>> Image.fromarray(255 - pixels[7]).save(folder / "seven.png")     # dark on light, as drawn on paper
+    >>> _ = (folder / "notes.txt").write_text("not a picture")
+    >>> prediction = predict_images([str(folder / "seven.png"), str(folder / "notes.txt")],
+    ...                             target="mnist-dense128", out=folder / "runs")
+    >>> sorted(prediction.results[0]), prediction.results[0]["inverted"]
+    (['file', 'inverted', 'label', 'predicted', 'probabilities', 'probability'], True)
+    >>> prediction.results[1]["error"]
+    '.../notes.txt holds text, not a PNG, BMP or JPEG image; save the drawing as PNG or JPEG'
 
 Each file is read by `digits.read_digit` (grey, inverted when dark on light
 unless `invert` says otherwise, the paper and specks taken off, framed in
@@ -25,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.data.digits import picture_thumbnail, read_digit
 from beanstrain.errors import RunError, UsageError
 
@@ -47,11 +60,11 @@ class Prediction:
 
 def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     """The run folder and config of the model to use; a run trained on a non-image set is refused."""
-    from beanstrain.data.toy import is_image_dataset
+    from beanstrain.data import is_image_dataset
 
     if target:
         run_dir = runs.resolve_run(target, out)
-        config = runs.read_json(run_dir / runs.CONFIG)
+        config = files.read_json(run_dir / runs.CONFIG)
         runs.require_finished(run_dir, config)  # a run folder named directly may be unfinished
     else:
         image_runs = [(run_dir, config) for run_dir, config in runs.finished_runs(out)
@@ -68,12 +81,12 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 
 def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
-    from beanstrain.data.images import IMAGE_DATASETS
+    from beanstrain.data import get_dataset
     from beanstrain.evaluation import load_run_model, predictor
 
     run_dir, config = find_image_run(target, out)
     recipe = config["recipe"]
-    class_names = IMAGE_DATASETS[recipe["dataset"]].class_names
+    class_names = get_dataset(recipe["dataset"]).class_names
     model = load_run_model(run_dir, config)
     results, images = [], []
     for file in files:

@@ -1,8 +1,12 @@
 """The per-epoch progress display: one live line on a terminal, a few lines in a log.
 
-    >>> progress = Progress(total_epochs=5000, stream=sys.stderr)
+    >>> import io
+    >>> log = io.StringIO()                    # not a terminal: a line each tenth of the run
+    >>> progress = Progress(total_epochs=5000, stream=log)
     >>> progress.update(1200, {"loss": 0.087, "accuracy": 0.89})
-    epoch 1200/5000  loss 0.0870  accuracy 0.890  0.9s, ~2.8s left
+    >>> progress.update(1300, {"loss": 0.081, "accuracy": 0.9})     # the same tenth: no new line
+    >>> print(log.getvalue(), end="")
+    epoch 1200/5000  loss 0.087  accuracy 0.890  ...s
 
 On a terminal the line is rewritten in place; elsewhere (a log file, CI) a
 line is printed each time another tenth of the run is done, so 5000 epochs

@@ -15,16 +15,14 @@ ever read as TOML data, never evaluated.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from beanstrain.errors import UsageError, lookup
-
-ENGINES = ("auto", "compiled", "fit")
+from beanstrain.engines import ENGINE_CHOICES
+from beanstrain.errors import UsageError, did_you_mean, lookup
 
 
 @dataclass(frozen=True)
@@ -37,14 +35,14 @@ class Recipe:
     model: str = ""  # a network name from `beanstrain list`
     epochs: int = 1000  # passes over the training set
     batch_size: int = 10  # samples per optimizer step; the last partial batch is kept
-    optimizer: str = "adam"  # sgd, adam or rmsprop
+    optimizer: str = "adam"  # a name from objectives.OPTIMIZERS
     learning_rate: float | None = None  # None keeps Keras's default rate for the optimizer
     loss: str | None = None  # None picks the task's loss (mse, binary or categorical cross-entropy)
     samples: int | None = None  # points drawn for a generated set (None: the set's default)
     noise: float = 0.0  # what it does depends on the set; see the README
     seed: int = 0  # seeds the data draw, the initial weights and the shuffles
     validation_split: float = 0.0  # fraction of train held out per epoch (image sets use 0.1)
-    engine: str = "auto"  # auto, compiled (one compiled TensorFlow loop) or fit (keras model.fit)
+    engine: str = "auto"  # auto (the README's rule) or an engine from `beanstrain.engines.ENGINES`
     course_result: str = ""  # what the course reports for this experiment
     expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
 
@@ -54,17 +52,24 @@ FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
 
 
+# A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
+# toy sets many quick epochs of Adam at 0.01; image sets a few epochs of larger batches with a
+# validation split, as the course's MNIST runs do.
+PAIR_DEFAULTS = {
+    "toy": {"learning_rate": 0.01},
+    "image": {"epochs": 5, "batch_size": 128, "validation_split": 0.1},
+}
+
+
 def pair_defaults(dataset: str) -> dict:
-    """Sensible settings for a dataset/model pair that has no recipe.
+    """The settings that differ from `Recipe`'s defaults for a dataset/model pair that has no recipe.
 
-    Toy sets get many quick epochs with Adam; image sets a few epochs of
-    larger batches with a validation split, as the course's MNIST runs do.
+    >>> pair_defaults("mnist")
+    {'epochs': 5, 'batch_size': 128, 'validation_split': 0.1}
     """
-    from beanstrain.data.toy import is_image_dataset
+    from beanstrain.data import get_dataset
 
-    if is_image_dataset(dataset):
-        return {"epochs": 5, "batch_size": 128, "optimizer": "adam", "validation_split": 0.1}
-    return {"epochs": 1000, "batch_size": 10, "optimizer": "adam", "learning_rate": 0.01}
+    return dict(PAIR_DEFAULTS[get_dataset(dataset).kind])
 
 
 def recipe_dir():
@@ -99,9 +104,7 @@ def read_recipe_file(source, name: str) -> Recipe:
         raise UsageError(f"cannot read recipe file {label}: {error}") from None
     for key in values:
         if key not in FILE_KEYS:
-            close = difflib.get_close_matches(key, FILE_KEYS, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise UsageError(f"recipe file {label}: unknown key '{key}'{hint}")
+            raise UsageError(f"recipe file {label}: unknown key '{key}'{did_you_mean(key, FILE_KEYS)}")
     recipe = Recipe(name=name, **{key: check_type(key, value, label) for key, value in values.items()})
     if not recipe.dataset or not recipe.model:
         raise UsageError(f"recipe file {label} must set both 'dataset' and 'model'")
@@ -161,10 +164,10 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
         dataset, model = overrides.get("dataset"), overrides.get("model")
         if not dataset or not model:
             raise UsageError("give a RECIPE (see `beanstrain list`) or both --dataset and --model")
-        from beanstrain.data.toy import dataset_task
+        from beanstrain.data import get_dataset
         from beanstrain.models import get_network
 
-        dataset_task(dataset)  # unknown names fail here, before anything else
+        get_dataset(dataset)  # unknown names fail here, before anything else
         get_network(model)
         base = recipe_for_pair(dataset, model) or Recipe(
             name=f"{dataset}-{model}", dataset=dataset, model=model, **pair_defaults(dataset)
@@ -183,11 +186,11 @@ def check_recipe(recipe: Recipe) -> None:
 
     Only the registries are consulted: nothing here reads, draws or downloads data.
     """
-    from beanstrain.data.toy import check_samples, dataset_task
+    from beanstrain.data import check_samples, get_dataset
     from beanstrain.models import check_fits
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
-    task = dataset_task(recipe.dataset)
+    task = get_dataset(recipe.dataset).task
     check_fits(recipe.model, recipe.dataset)
     for key in ("epochs", "batch_size"):
         value = getattr(recipe, key)
@@ -201,18 +204,18 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"noise must be a finite number >= 0, got {recipe.noise!r}")
     if not 0.0 <= recipe.validation_split < 1.0:
         raise UsageError(f"validation split must be in [0, 1), got {recipe.validation_split!r}")
-    if recipe.engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {recipe.engine!r}")
+    if recipe.engine not in ENGINE_CHOICES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {recipe.engine!r}")
     if not 0 <= recipe.seed < 2**31:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
 
 
 def recipe_loss(recipe: Recipe) -> str:
     """The loss a run uses: the recipe's, or the task's default."""
-    from beanstrain.data.toy import dataset_task
+    from beanstrain.data import get_dataset
     from beanstrain.objectives import DEFAULT_LOSS, canonical_loss
 
-    return canonical_loss(recipe.loss or DEFAULT_LOSS[dataset_task(recipe.dataset)])
+    return canonical_loss(recipe.loss or DEFAULT_LOSS[get_dataset(recipe.dataset).task])
 
 
 def as_dict(recipe: Recipe) -> dict:

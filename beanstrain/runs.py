@@ -1,4 +1,4 @@
-"""Run folders: one per run, never reused, every file in it written atomically.
+"""Run folders: one per run, never reused, held by one process at a time, each with its state.
 
     runs/beans4-hidden2/20261123-153012-1/
         config.json     resolved recipe, seed, device, engine, versions, state
@@ -8,13 +8,20 @@
         *.png           the pictures
         eval.json       written by `beanstrain eval`
 
-    >>> run_dir = create_run_dir(Path("runs"), "beans4-hidden2")
-    >>> write_json(run_dir / "metrics.json", {"test": {"accuracy": 0.93}})
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> run_dir = create_run_dir(out, "beans4-hidden2")
+    >>> run_dir.parent == out / "beans4-hidden2"
+    True
+    >>> write_json(run_dir / CONFIG, {"state": RUNNING})
+    >>> set_state(run_dir, FINISHED)["state"]
+    'finished'
+    >>> latest_finished_run(out, "beans4-hidden2") == run_dir
+    True
 
-Every file goes to a temporary name in the same folder first and is moved
-into place with `os.replace`, so a run killed at any moment leaves the
-previous good file or none, never a truncated one.  A run's `config.json`
-carries its state: running, finished, interrupted, failed or diverged.
+Every file in a run folder is written atomically (`beanstrain.files`).  A
+run's `config.json` carries its state: running, finished, interrupted,
+failed or diverged.
 """
 
 from __future__ import annotations
@@ -22,11 +29,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import hashlib
-import io
 import json
 import os
-import re
 import shlex
 import tempfile
 import time
@@ -34,106 +38,25 @@ from datetime import datetime
 from pathlib import Path
 
 from beanstrain.errors import RunError, UsageError
-
-# mkstemp creates files readable by their owner only; run files should get
-# the permissions any other new file would.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from beanstrain.files import read_json, write_csv, write_json, write_text, written_file  # noqa: F401 (written_file: the failure reports')
 
 RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
-STATES = (RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED)
 CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.csv", "model.keras", "eval.json"
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside `path` (same suffix); move it onto `path` only if the block succeeds.
-
-    An OSError on the way (a full disk, a read-only folder) leaves with `path` named in it
-    (`written_file`), since the temporary name, or none at all, is what the writer saw.
-    """
-    path = Path(path)
-    temporary = None
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-        os.close(handle)
-        temporary = Path(temporary)
-        os.chmod(temporary, 0o666 & ~_UMASK)
-        yield temporary
-        os.replace(temporary, path)
-    except OSError as error:
-        if getattr(error, "written_file", None) is None:
-            error.written_file = path
-        raise
-    finally:
-        if temporary is not None:
-            # Removing it must not replace the error that brought us here.
-            with contextlib.suppress(OSError):
-                Path(temporary).unlink(missing_ok=True)
-
-
-def written_file(error: BaseException) -> Path | None:
-    """The file whose atomic write failed with `error`, if it was one."""
-    return getattr(error, "written_file", None)
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-
-
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: Path, data) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunError(f"{path} is not readable JSON: {error}") from None
 
 
 def write_history(path: Path, columns: list[str], rows: list[list[float]]) -> None:
     """history.csv: an `epoch` column (from 1), then one column per figure."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", *columns])
-    for epoch, row in enumerate(rows, start=1):
-        writer.writerow([epoch, *(f"{value:.8g}" for value in row)])
-    write_text(path, buffer.getvalue())
+    write_csv(path, [["epoch", *columns]] + [[epoch, *(f"{value:.8g}" for value in row)]
+                                              for epoch, row in enumerate(rows, start=1)])
 
 
 def read_history(path: Path) -> tuple[list[str], list[list[float]]]:
+    """history.csv read back: its figure columns (without `epoch`) and one row of floats per epoch."""
     with open(path, newline="", encoding="utf-8") as stream:
         reader = csv.reader(stream)
         header = next(reader)
         rows = [[float(value) for value in row[1:]] for row in reader]
     return header[1:], rows
-
-
-def save_model(model, path: Path) -> str:
-    """Save through a temporary `.keras` file (Keras writes in place) and return its SHA-256."""
-    with atomic_path(path) as temporary:
-        model.save(temporary)
-        digest = file_sha256(temporary)
-    return digest
-
-
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def check_out_dir(out: Path) -> Path:
@@ -272,17 +195,6 @@ def require_finished(run_dir: Path, config: dict) -> None:
     }
     raise RunError(f"{run_dir} is {state or 'not marked finished'}, not finished: "
                    f"{hints.get(state, 'train a new run')}")
-
-
-# What tempfile.mkstemp(prefix=".<stem>-", suffix=".<ext>") names a file.
-_TEMPORARY = re.compile(r"\.[\w.-]+-[a-z0-9_]{8}\.(json|csv|keras|png|npz)")
-
-
-def remove_temporaries(run_dir: Path) -> None:
-    """Delete the temporary files a killed process left behind (atomic_path names them `.<stem>-*`)."""
-    for path in run_dir.iterdir():
-        if path.is_file() and _TEMPORARY.fullmatch(path.name):
-            path.unlink(missing_ok=True)
 
 
 def list_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dict]]:

@@ -1,10 +1,14 @@
 """What `beanstrain fit` does, end to end, as library calls: a new run, or the resumption of one.
 
-    >>> recipe = resolve_recipe("beans4-hidden2")
-    >>> summary = fit_run(recipe, out=Path("runs"))
-    >>> summary["metrics"]["test"]["accuracy"]
-    0.93
-    >>> summary = resume_run(Path("runs/beans4-hidden2/20261123-153012-1"))
+    >>> import tempfile
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> out = Path(tempfile.mkdtemp())
+    >>> summary = fit_run(resolve_recipe("beans4-hidden2", {"epochs": 3}), out=out, quiet=True)
+    >>> summary["engine"], summary["recipe"], sorted(summary["metrics"]["test"])
+    ('fit', 'beans4-hidden2', ['accuracy', 'loss'])
+    >>> resume_run(Path(summary["run_dir"]), quiet=True)     # only an unfinished run resumes
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: --resume ...: the run is already finished; evaluate it with: beanstrain eval ...
 
 Every value is checked before a run folder exists; the run folder records
 everything the run used (resolved recipe, seed, device, engine, versions)
@@ -22,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain import failures, runs
-from beanstrain.data.toy import Dataset, load_dataset
+from beanstrain import failures, files, runs
+from beanstrain.data import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
 from beanstrain.errors import RunError, UsageError
 from beanstrain.evaluation import figures, predictor
@@ -76,20 +80,19 @@ class Session:
     dataset: Dataset
     loss_name: str
     accuracy: str | None
-    data: object  # train.TrainData
+    data: object  # engines.TrainData
     batch_size: int
     model: object
     engine: str
 
     def make_trainer(self):
+        from beanstrain.engines import make_trainer
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
-        from beanstrain.engines.compiled import make_trainer
 
         optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
         task = self.dataset.task
-        return optimizer, make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
-                                       self.batch_size, self.recipe.seed, self.accuracy,
-                                       make_accuracy_metric(task, self.loss_name))
+        return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
+                            self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -104,7 +107,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     from beanstrain.devices import load_keras, select_device
     from beanstrain.models import build_model, get_network
     from beanstrain.objectives import accuracy_kind
-    from beanstrain.engines.compiled import TrainData, choose_engine
+    from beanstrain.engines import TrainData, choose_engine
 
     chosen_device = select_device(device)
     keras = load_keras()
@@ -145,7 +148,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
         }
         try:
-            runs.write_json(run_dir / runs.CONFIG, config)
+            files.write_json(run_dir / runs.CONFIG, config)
         except OSError as error:
             # Nothing else is in the folder yet: without config.json it is no run, so it goes.
             with contextlib.suppress(OSError):
@@ -168,7 +171,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
     if not (run_dir / runs.CONFIG).is_file():
         raise UsageError(f"--resume {run_dir}: not a run folder (it has no {runs.CONFIG})")
     with runs.holding(run_dir):
-        config = runs.read_json(run_dir / runs.CONFIG)
+        config = files.read_json(run_dir / runs.CONFIG)
         state = config.get("state")
         if state == runs.FINISHED and config.get("pictures_missing"):
             return _draw_missing_pictures(run_dir, config, quiet, stream)
@@ -194,7 +197,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
         resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
         try:
-            runs.remove_temporaries(run_dir)
+            files.remove_temporaries(run_dir)
             runs.set_state(run_dir, runs.RUNNING, resumed=resumes, device=session.device, error=None)
         except OSError as error:
             raise RunError(f"{failures.reason(error, run_dir)}; nothing changed, the run is still {state}; "
@@ -207,7 +210,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
     from beanstrain.checkpoints import Keeper, restore
     from beanstrain.interrupts import StopRequest
     from beanstrain.progress import Progress
-    from beanstrain.engines.compiled import History
+    from beanstrain.engines import History
 
     recipe, dataset, model = session.recipe, session.dataset, session.model
     start_epoch = resume_from.epoch if resume_from else 0
@@ -219,12 +222,12 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
     progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
     keeper = None
     with failures.recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
-        optimizer, trainer = session.make_trainer()
+        trainer = session.make_trainer()
         history = History(trainer.columns)
         if resume_from:
-            restore(model, optimizer, resume_from)
+            restore(trainer, resume_from)
             history.rows.extend(resume_from.history_rows)
-        keeper = Keeper(run_dir, model, optimizer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
+        keeper = Keeper(run_dir, trainer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
         keeper.take(start_epoch, history.rows)
 
         def on_chunk(epoch, history):
@@ -246,10 +249,10 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             y_test = session.encode(dataset.y_test)
             metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
                        "test": figures(y_test, test_outputs, session.loss_name, session.accuracy)}
-            warnings = _dead_ends(session, optimizer, history, test_outputs, y_test, metrics)
-            digest = runs.save_model(model, run_dir / runs.MODEL)
-            runs.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
-                                                     "epochs": history.epochs_done, "warnings": warnings})
+            warnings = _dead_ends(session, history, test_outputs, y_test, metrics)
+            digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
+            files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
+                                                      "epochs": history.epochs_done, "warnings": warnings})
             unfinished = _draw_and_finish(
                 run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows),
                 model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
@@ -263,7 +266,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             "train_seconds": round(train_seconds, 4), "metrics": metrics, "warnings": warnings}
 
 
-def _dead_ends(session: Session, optimizer, history, test_outputs, y_test, metrics) -> list[str]:
+def _dead_ends(session: Session, history, test_outputs, y_test, metrics) -> list[str]:
     """The warnings of `beanstrain.diagnosis` for a run that trained without learning; [] when it learned."""
     from beanstrain.diagnosis import Evidence, dead_ends, dead_relu_layers
 
@@ -271,7 +274,7 @@ def _dead_ends(session: Session, optimizer, history, test_outputs, y_test, metri
     activation = getattr(getattr(output, "activation", None), "__name__", None)
     evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
                         accuracy_kind=session.accuracy, test_accuracy=metrics["test"].get("accuracy"),
-                        learning_rate=float(optimizer.learning_rate),
+                        learning_rate=float(session.model.optimizer.learning_rate),
                         output_activation=activation if activation in ("sigmoid", "softmax") else None)
     probe = session.data.x[:PROBE_SAMPLES]
     return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
@@ -338,10 +341,6 @@ def _device_scope(device: dict):
 
 
 def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
-    if dataset.is_image:
-        from beanstrain.plots.images import plot_image_run
+    from beanstrain.plots import RunOutputs, draw_run_pictures
 
-        return plot_image_run(run_dir, dataset, test_outputs, columns, rows)
-    from beanstrain.plots.toy import plot_toy_run
-
-    return plot_toy_run(run_dir, dataset, predict, columns, rows)
+    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows))

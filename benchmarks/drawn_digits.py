@@ -60,7 +60,7 @@ FIT = ["--optimizer", "adam", "--learning-rate", "0.001", "--batch-size", "128",
 
 
 def fashion_splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from beanstrain.images import read_idx
+    from beanstrain.data.formats import read_idx
 
     return (read_idx(FASHION / "train-images-idx3-ubyte.gz", "images")[:TRAIN],
             read_idx(FASHION / "train-labels-idx1-ubyte.gz", "labels")[:TRAIN],

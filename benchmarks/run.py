@@ -34,7 +34,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np
 import keras
 from keras import layers
-from beanstrain.data.toy import load_dataset
+from beanstrain.data import load_dataset
 
 case = json.loads(sys.argv[1])
 data = load_dataset(case["dataset"], case.get("samples"), 0.0, 0)

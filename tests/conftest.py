@@ -50,6 +50,14 @@ def fit_json(invoke, tmp_path):
 
 
 @pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No real dataset caches, system folders or network: the test sees only the image files it writes."""
+    from mnist_files import isolate_image_data
+
+    isolate_image_data(tmp_path, monkeypatch)
+
+
+@pytest.fixture
 def interrupt_at(monkeypatch):
     """`interrupt_at(epoch)`: this process gets SIGINT (as from Ctrl-C) once the progress display reaches `epoch`."""
     from beanstrain.progress import Progress

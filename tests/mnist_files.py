@@ -1,8 +1,13 @@
 """Small MNIST-format files for tests, written under tmp_path: IDX (plain or gzipped) and Keras .npz.
 
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())                 # a test passes its tmp_path
     >>> splits = blob_splits(train=300, test=100)        # learnable: one bright blob per class
-    >>> write_npz(tmp_path / "mnist.npz", splits)
-    >>> write_idx_folder(tmp_path / "idx", splits, gz=True)
+    >>> write_npz(folder / "mnist.npz", splits).name
+    'mnist.npz'
+    >>> sorted(path.name for path in write_idx_folder(folder / "idx", splits, gz=True).iterdir())[:2]
+    ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
 
 `isolate_image_data` makes sure a test never finds the real datasets or
 tries a download: Keras's cache and HOME point into tmp_path,
@@ -18,8 +23,8 @@ import struct
 
 import numpy as np
 
-from beanstrain.data import images
-from beanstrain.data.images import IDX_FILES, IMAGE_DATASETS
+from beanstrain.data import DATASETS, list_datasets, locate
+from beanstrain.data.formats import IDX_FILES, NPZ_KEYS
 
 SPLIT_ORDER = [("train", "images"), ("train", "labels"), ("test", "images"), ("test", "labels")]
 
@@ -73,7 +78,7 @@ def write_idx_folder(folder, splits, gz=False):
 
 def write_npz(path, splits, **extra):
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **dict(zip(images.NPZ_KEYS, splits)), **extra)
+    np.savez(path, **dict(zip(NPZ_KEYS, splits)), **extra)
     return path
 
 
@@ -82,9 +87,9 @@ def isolate_image_data(tmp_path, monkeypatch):
     monkeypatch.delenv("BEANSTRAIN_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name, entry in IMAGE_DATASETS.items():
-        monkeypatch.setitem(IMAGE_DATASETS, name, dataclasses.replace(entry, system_dirs=()))
+    for name, entry in list_datasets("image").items():
+        monkeypatch.setitem(DATASETS, name, dataclasses.replace(entry, system_dirs=()))
 
     def no_network(name):
         raise OSError("no network in tests")
-    monkeypatch.setattr(images, "keras_download", no_network)
+    monkeypatch.setattr(locate, "keras_download", no_network)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain import plots, runs
+from beanstrain import files, runs
 
 TOY_PICTURES = ["data.png", "boundary.png", "surface.png", "history.png"]  # a 2-D binary set's pictures
 RECIPE = ("beans7-neuron", "--epochs", "3")
@@ -57,7 +57,7 @@ def failing_writes(monkeypatch):
     `skip={"config.json": 1}` lets the first write of config.json succeed (it is written at the start,
     then again for every change of state).  Returns the list of files that failed, in order.
     """
-    original = runs.atomic_path
+    original = files.atomic_path
     failed = []
 
     def arrange(*names, error=errno.ENOSPC, skip=None):
@@ -75,8 +75,7 @@ def failing_writes(monkeypatch):
                     raise OSError(error, os.strerror(error))
                 yield temporary
 
-        monkeypatch.setattr(runs, "atomic_path", atomic_path)
-        monkeypatch.setattr(plots, "atomic_path", atomic_path)
+        monkeypatch.setattr(files, "atomic_path", atomic_path)
         return failed
 
     return arrange
@@ -123,7 +122,7 @@ def test_a_result_that_cannot_be_written_marks_the_run_failed_and_resume_finishe
 
 
 def assert_same_weights(first: Path, second: Path) -> None:
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     keras = load_keras()
     for mine, theirs in zip(keras.saving.load_model(first).get_weights(),
@@ -301,7 +300,7 @@ def grow(point: Path, size: str) -> None:
 def test_a_real_full_disk_ends_in_one_line_whose_advice_works(invoke, small_disk, size):
     """beans4-hidden2 for 300 epochs writes about 250 KB, so each size runs out at another point (the
     issue's case is 120k: the model, metrics and history fit, a picture does not)."""
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     disk = small_disk(size)
     out = disk / "runs"

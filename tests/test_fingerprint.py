@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_files import blob_splits, isolate_image_data, write_npz
+from mnist_files import blob_splits, write_npz
 
 CASES = {
     "beans4-hidden2-compiled": ["beans4-hidden2", "--epochs", "30", "--engine", "compiled"],
@@ -128,10 +128,10 @@ def fingerprint(summary: dict) -> dict:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_short_run_matches_its_fingerprint(fit_json, tmp_path, monkeypatch, case):
+def test_a_short_run_matches_its_fingerprint(fit_json, tmp_path, request, case):
     args = list(CASES[case])
     if case in IMAGE_CASES:
-        isolate_image_data(tmp_path, monkeypatch)
+        request.getfixturevalue("isolated")
         args += ["--data", write_npz(tmp_path / "blobs.npz", blob_splits())]
     found = fingerprint(fit_json(*args))
     expected = EXPECTED[case]

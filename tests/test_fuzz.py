@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.errors import RunError, UsageError
-from beanstrain.data.images import IDX_FILES
+from beanstrain.data.formats import IDX_FILES
 
 SECONDS_PER_CASE = 60
 CASES_PER_KIND = 4
@@ -144,7 +144,7 @@ def test_keras_files(runner, trained_run, tmp_path, sha):
         (run_dir / runs.MODEL).write_bytes(case)
         if sha == "matching":
             config = json.loads((run_dir / runs.CONFIG).read_text())
-            config["model_sha256"] = runs.file_sha256(run_dir / runs.MODEL)
+            config["model_sha256"] = files.file_sha256(run_dir / runs.MODEL)
             (run_dir / runs.CONFIG).write_text(json.dumps(config))
         result = assert_own_error(runner, ["eval", run_dir], allowed=(1,) if sha == "kept" else (0, 1))
         if sha == "kept":
@@ -182,7 +182,7 @@ def test_keras_archives_with_damaged_members(runner, trained_run, tmp_path):
         (run_dir / runs.MODEL).write_bytes(rezip(valid, replace))
         config_path = run_dir / runs.CONFIG
         recorded = json.loads(config_path.read_text())
-        recorded["model_sha256"] = runs.file_sha256(run_dir / runs.MODEL)
+        recorded["model_sha256"] = files.file_sha256(run_dir / runs.MODEL)
         config_path.write_text(json.dumps(recorded))
         result = assert_own_error(runner, ["eval", run_dir], allowed=(1,))
         assert "is not a loadable Keras model" in result.output
@@ -206,7 +206,7 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
     marker.unlink(missing_ok=True)  # building the model above ran the lambda once
     hostile.save(run_dir / runs.MODEL)
     recorded = json.loads((run_dir / runs.CONFIG).read_text())
-    recorded["model_sha256"] = runs.file_sha256(run_dir / runs.MODEL)
+    recorded["model_sha256"] = files.file_sha256(run_dir / runs.MODEL)
     (run_dir / runs.CONFIG).write_text(json.dumps(recorded))
     result = assert_own_error(runner, ["eval", run_dir], allowed=(1,))
     assert "is not a loadable Keras model" in result.output
@@ -214,22 +214,24 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
 
 
 def test_checkpoint_files(runner, trained_run, tmp_path):
-    """A damaged checkpoint.npz whose checkpoint.json names it: refused in one line, never unpickled."""
-    from beanstrain.checkpoints import capture, write_checkpoint
+    """A damaged arrays file whose checkpoint.json names it: refused in one line, never unpickled."""
+    from beanstrain.checkpoints import TrainingState, write_checkpoint
     from beanstrain.evaluation import load_run_model
 
     config = json.loads((trained_run / runs.CONFIG).read_text())
     model = load_run_model(trained_run, config)
     template = tmp_path / "template"
     template.mkdir()
-    write_checkpoint(template, capture(model, model.optimizer, 1, [[0.5, 0.5, 0.5, 0.5]], 0.1), seed=0)
-    valid = (template / "checkpoint.npz").read_bytes()
+    state = TrainingState(1, model.get_weights(), [variable.numpy() for variable in model.optimizer.variables],
+                          [[0.5, 0.5, 0.5, 0.5]], 0.1)
+    arrays = write_checkpoint(template, state, seed=0)
+    valid = (template / arrays).read_bytes()
     for number, case in enumerate(mutants(valid, seed=5)):
         run_dir = Path(shutil.copytree(trained_run, tmp_path / f"case{number}"))
         runs.set_state(run_dir, runs.INTERRUPTED)
-        (run_dir / "checkpoint.npz").write_bytes(case)
+        (run_dir / arrays).write_bytes(case)
         info = json.loads((template / "checkpoint.json").read_text())
-        info["sha256"] = runs.file_sha256(run_dir / "checkpoint.npz")
+        info["sha256"] = files.file_sha256(run_dir / arrays)
         (run_dir / "checkpoint.json").write_text(json.dumps(info))
         assert_own_error(runner, ["fit", "--resume", run_dir, "--quiet"], allowed=(0, 1, 2))
 

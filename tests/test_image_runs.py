@@ -14,17 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from beanstrain.data.images import IMAGE_DATASETS, search_places
+from beanstrain.data import list_datasets
+from beanstrain.data.locate import search_places
 from beanstrain.recipes import list_recipes
-from mnist_files import blob_splits, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
+from mnist_files import blob_splits, random_splits, write_file, write_idx_folder, write_npz
 
-IMAGE_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset in IMAGE_DATASETS)
+IMAGE_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset in list_datasets("image"))
 IMAGE_PICTURES = ("samples.png", "confusion.png", "predictions.png", "wrong.png", "history.png")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
@@ -145,7 +144,7 @@ def test_eval_when_the_data_is_gone(invoke, blob_run, tmp_path):
 
 def test_data_lists_every_image_set(invoke):
     output = invoke("data").output
-    for name in IMAGE_DATASETS:
+    for name in list_datasets("image"):
         assert f"{name}: not found; looked in:" in output
         for place in search_places(name):
             assert f"    {place}\n" in output
@@ -155,7 +154,7 @@ def test_data_found_and_sizes(invoke, tmp_path):
     path = write_npz(tmp_path / "keras-home" / "datasets" / "mnist.npz", random_splits(train=30, test=12))
     assert invoke("data", "mnist").output == f"mnist: {path} (30 train / 12 test)\n"
     listing = json.loads(invoke("data", "--json").stdout)
-    assert [info["name"] for info in listing] == list(IMAGE_DATASETS)
+    assert [info["name"] for info in listing] == list(list_datasets("image"))
     assert listing[0] == {"name": "mnist", "found": str(path), "looked_in": [str(path)], "train": 30, "test": 12,
                           "problem": None}
     assert listing[1]["found"] is None

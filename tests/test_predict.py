@@ -19,14 +19,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drawings import as_drawing, as_photo, mnist_like_digits
-from mnist_files import isolate_image_data, write_npz
+from mnist_files import write_npz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def draw_seven(path: Path, ink: int, paper: int) -> Path:
@@ -97,7 +94,7 @@ def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
 
 def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, sevens, tmp_path, monkeypatch):
     from beanstrain import image_plots
-    from beanstrain.digits import picture_thumbnail, read_digit
+    from beanstrain.data.digits import picture_thumbnail, read_digit
 
     drawn = {}
     draw = image_plots.plot_digit_predictions
@@ -146,7 +143,7 @@ def test_a_changed_model_file_is_refused(invoke, blob_run, sevens, tmp_path):
 
 def test_fashion_runs_name_the_clothes(invoke, fit_json, blob_run, sevens, tmp_path, monkeypatch):
     from beanstrain import predict
-    from beanstrain.digits import read_digit
+    from beanstrain.data.digits import read_digit
 
     framed = []
 

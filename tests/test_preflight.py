@@ -13,10 +13,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from beanstrain import datasets, images, pipeline
-from beanstrain.backend import shown_notices
-from beanstrain.datasets import (FEATURE_VECTORS, TOY_DATASETS, available_memory, draw_bytes, list_datasets,
-                                 load_dataset)
+from beanstrain import data, session
+from beanstrain.data import FEATURE_VECTORS, draw_bytes, list_datasets, load_dataset, locate
+from beanstrain.data import memory
+from beanstrain.data.memory import available_memory, format_bytes
+from beanstrain.devices import shown_notices
 from beanstrain.models import NETWORKS
 from beanstrain.recipes import resolve_recipe
 from mnist_files import isolate_image_data
@@ -30,13 +31,14 @@ def no_data_read(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise AssertionError("data was read before the check")
 
-    for module, name in ((datasets, "generate"), (datasets, "load_dataset"), (pipeline, "load_dataset"),
-                         (images, "load_images"), (images, "find_images"), (images, "keras_download")):
+    for module, name in ((data, "generate"), (data, "load_dataset"), (session, "load_dataset"),
+                         (locate, "load_images"), (locate, "find_images"), (locate, "keras_download")):
         monkeypatch.setattr(module, name, explode)
 
 
 # --- which network trains on which dataset --------------------------------------------------------
 
+TOY_DATASETS = list_datasets("toy")
 PAIRS = [(dataset, model) for dataset in list_datasets() for model in NETWORKS]
 
 
@@ -104,13 +106,13 @@ def test_the_issues_command_is_refused_before_the_draw(invoke, no_data_read, tmp
                     "--out", tmp_path / "runs", exit_code=2)
     assert result.output.strip() == (
         f"Error: --samples 2000000000 for beans4 needs about {needed / 2**30:.1f} GiB of memory to draw its train "
-        f"and test sets, and this machine has {datasets.format_bytes(available)} available; use fewer --samples")
+        f"and test sets, and this machine has {format_bytes(available)} available; use fewer --samples")
     assert "100.6 GiB" in result.output
     assert not (tmp_path / "runs").exists()
 
 
 def test_the_refusal_follows_the_memory_available(invoke, no_data_read, tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "available_memory", lambda: 50 * 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 50 * 2**20)
     samples = 50 * 2**20 // TOY_DATASETS["spiral"].draw_bytes
     recipe = resolve_recipe(None, {"dataset": "spiral", "model": "deep8", "samples": samples})
     assert recipe.samples == samples  # just fits
@@ -123,8 +125,8 @@ def test_available_memory_reads_meminfo_within_a_cgroup_limit(tmp_path, monkeypa
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24684096 kB\nMemFree:  1000 kB\nMemAvailable:   2097152 kB\n")
     limit, used = tmp_path / "memory.max", tmp_path / "memory.current"
-    monkeypatch.setattr(datasets, "MEMINFO", str(meminfo))
-    monkeypatch.setattr(datasets, "CGROUP_MEMORY", (str(limit), str(used)))
+    monkeypatch.setattr(memory, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(memory, "CGROUP_MEMORY", (str(limit), str(used)))
     assert available_memory() == 2 * 2**30  # no cgroup files
     limit.write_text("max\n")
     used.write_text("123\n")
@@ -158,7 +160,7 @@ def test_memory_error_while_loading_data_is_one_line_exit_1(invoke, tmp_path, mo
 
 @pytest.mark.parametrize("kind", ["MemoryError", "ResourceExhaustedError"])
 def test_running_out_of_memory_while_training_is_one_line_exit_1(invoke, tmp_path, monkeypatch, kind):
-    from beanstrain.backend import load_tensorflow
+    from beanstrain.devices import load_tensorflow
     from beanstrain.progress import Progress
 
     errors = {"MemoryError": MemoryError(NUMPY_MESSAGE),
@@ -201,7 +203,7 @@ def import_stderr(level: str | None) -> str:
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     if level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = level
-    done = subprocess.run([sys.executable, "-c", "from beanstrain.backend import load_keras; load_keras()"],
+    done = subprocess.run([sys.executable, "-c", "from beanstrain.devices import load_keras; load_keras()"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stderr

@@ -82,3 +82,14 @@ def test_bad_recipe_files(tmp_path, text, message):
 def test_recipe_file_values_are_checked_like_flags(tmp_path):
     with pytest.raises(UsageError, match="batch size must be a positive integer"):
         resolve_recipe(write(tmp_path, 'dataset = "beans4"\nmodel = "hidden2"\nbatch_size = 0\n'))
+
+
+@pytest.mark.parametrize("dataset, model, expected", [
+    ("xor", "deep8", (1000, 10, "adam", 0.01, 0.0)),
+    ("fashion-mnist", "mlp", (5, 128, "adam", None, 0.1)),
+])
+def test_pair_defaults_by_kind_of_dataset(dataset, model, expected):
+    """The README's defaults for a pair with no recipe: Recipe's own, changed by the kind of dataset."""
+    recipe = resolve_recipe(None, {"dataset": dataset, "model": model})
+    assert (recipe.epochs, recipe.batch_size, recipe.optimizer, recipe.learning_rate,
+            recipe.validation_split) == expected

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beanstrain import runs
-from beanstrain.data import toy as datasets
+from beanstrain import files, runs
+from beanstrain.data import DATASETS
 
 
 def one_line(result) -> str:
@@ -63,7 +63,7 @@ def test_resume_takes_no_other_settings(invoke, tmp_path):
 
 def test_resume_without_a_checkpoint(invoke, tmp_path):
     run_dir = runs.create_run_dir(tmp_path, "beans4-hidden2")
-    runs.write_json(run_dir / runs.CONFIG, {"state": "failed", "recipe": {"name": "beans4-hidden2"}})
+    files.write_json(run_dir / runs.CONFIG, {"state": "failed", "recipe": {"name": "beans4-hidden2"}})
     result = invoke("fit", "--resume", run_dir, exit_code=2)
     assert "start it again with: beanstrain fit beans4-hidden2" in one_line(result)
 
@@ -73,22 +73,21 @@ def test_damaged_checkpoint_is_refused(invoke, tmp_path, monkeypatch, interrupt_
     invoke("fit", "beans7-neuron", "--epochs", 200, "--out", tmp_path, "--quiet", exit_code=130)
     monkeypatch.undo()
     (run_dir,) = (tmp_path / "beans7-neuron").iterdir()
-    arrays = run_dir / "checkpoint.npz"
+    arrays = run_dir / json.loads((run_dir / "checkpoint.json").read_text())["arrays"]
     arrays.write_bytes(arrays.read_bytes()[:-10])
     result = invoke("fit", "--resume", run_dir, exit_code=1)
     assert "does not match checkpoint.json" in one_line(result)
 
 
 def test_data_with_nan_is_refused_before_training(invoke, tmp_path, monkeypatch):
-    generate = datasets.TOY_DATASETS["beans4"].generate
+    generate = DATASETS["beans4"].generate
 
     def with_a_nan(samples, rng, noise):
         x, y = generate(samples, rng, noise)
         x[3, 1] = np.nan
         return x, y
 
-    monkeypatch.setitem(datasets.TOY_DATASETS, "beans4",
-                        dataclasses.replace(datasets.TOY_DATASETS["beans4"], generate=with_a_nan))
+    monkeypatch.setitem(DATASETS, "beans4", dataclasses.replace(DATASETS["beans4"], generate=with_a_nan))
     result = invoke("fit", "beans4-hidden2", "--out", tmp_path / "runs", exit_code=1)
     assert "contain NaN or infinite values" in one_line(result)
     assert not (tmp_path / "runs").exists()
@@ -125,7 +124,7 @@ def test_truncated_model_file_is_refused_even_with_a_matching_sha(invoke, traine
     model = run_dir / runs.MODEL
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     config = json.loads((run_dir / runs.CONFIG).read_text())
-    config["model_sha256"] = runs.file_sha256(model)
+    config["model_sha256"] = files.file_sha256(model)
     (run_dir / runs.CONFIG).write_text(json.dumps(config))
     assert "is not a .keras archive" in one_line(invoke("eval", run_dir, exit_code=1))
 
@@ -149,6 +148,6 @@ def test_eval_by_recipe_takes_the_newest_finished_run(invoke, trained_run, tmp_p
     finished = copy_run(trained_run, tmp_path / "beans7-neuron")
     newer = tmp_path / "beans7-neuron" / "99991231-235959-1"
     newer.mkdir()
-    runs.write_json(newer / runs.CONFIG, {**json.loads((finished / runs.CONFIG).read_text()), "state": "running"})
+    files.write_json(newer / runs.CONFIG, {**json.loads((finished / runs.CONFIG).read_text()), "state": "running"})
     result = json.loads(invoke("eval", "beans7-neuron", "--out", tmp_path, "--json").stdout)
     assert result["run_dir"] == str(finished)

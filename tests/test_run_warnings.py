@@ -130,7 +130,7 @@ def test_outputs_pinned_at_0_or_1_only_count_for_a_sigmoid_or_softmax():
 
 
 def test_dead_relu_units_are_counted_on_the_training_inputs():
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     keras = load_keras()
     layers = keras.layers
@@ -146,7 +146,7 @@ def test_dead_relu_units_are_counted_on_the_training_inputs():
 
 
 def test_a_convolution_channel_is_dead_only_when_it_is_zero_everywhere():
-    from beanstrain.backend import load_keras
+    from beanstrain.devices import load_keras
 
     keras = load_keras()
     model = keras.Sequential([keras.Input(shape=(4, 4, 1)), keras.layers.Conv2D(2, kernel_size=1, activation="relu"),
@@ -197,8 +197,8 @@ def test_dead_relu_units_named_in_a_run_are_dead_by_keras_own_forward_pass(invok
     """The count in the warning is checked against each relu layer's output from a Keras functional model."""
     import re
 
-    from beanstrain.backend import load_keras
-    from beanstrain.datasets import load_dataset
+    from beanstrain.devices import load_keras
+    from beanstrain.data import load_dataset
 
     keras = load_keras()
     result = invoke("fit", "--dataset", "circle", "--model", "deep8", "--optimizer", "sgd", "--learning-rate", 5,

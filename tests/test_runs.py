@@ -1,4 +1,4 @@
-"""Run folders: atomic writes, never-shared folders, run states and the lock on a folder being trained."""
+"""Run folders: never-shared folders, run states, the lock on a folder being trained, finding finished runs."""
 
 from __future__ import annotations
 
@@ -10,87 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.errors import RunError, UsageError
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Temporary files atomic_path did not clean up."""
-    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
-
-
-def test_failure_inside_atomic_path_keeps_the_old_file(tmp_path):
-    target = tmp_path / "metrics.json"
-    runs.write_json(target, {"old": 1})
-    with pytest.raises(RuntimeError, match="disk full"):
-        with runs.atomic_path(target) as temporary:
-            temporary.write_text('{"new": 2, "half')
-            raise RuntimeError("disk full")
-    assert json.loads(target.read_text()) == {"old": 1}
-    assert leftovers(tmp_path) == []
-
-
-def test_failure_inside_atomic_path_leaves_no_file_when_there_was_none(tmp_path):
-    with pytest.raises(OSError):
-        with runs.atomic_path(tmp_path / "history.csv") as temporary:
-            temporary.write_text("epoch,loss\n1,")
-            raise OSError("killed")
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("failing", ["fsync", "replace"])
-def test_write_failing_at_fsync_or_rename_keeps_the_old_file(tmp_path, monkeypatch, failing):
-    target = tmp_path / "config.json"
-    runs.write_json(target, {"state": "running"})
-
-    def fail(*args, **kwargs):
-        raise OSError(f"{failing} failed")
-
-    monkeypatch.setattr(runs.os, failing, fail)
-    with pytest.raises(OSError, match=f"{failing} failed"):
-        runs.set_state(tmp_path, runs.FINISHED)
-    monkeypatch.undo()
-    assert json.loads(target.read_text()) == {"state": "running"}
-    assert leftovers(tmp_path) == []
-
-
-def test_model_save_failing_midway_leaves_no_model(tmp_path):
-    class BreaksWhileSaving:
-        def save(self, path):
-            Path(path).write_bytes(b"PK\x03\x04 half an archive")
-            raise OSError("no space left on device")
-
-    with pytest.raises(OSError):
-        runs.save_model(BreaksWhileSaving(), tmp_path / runs.MODEL)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_picture_failing_midway_keeps_the_old_picture(tmp_path, monkeypatch):
-    import matplotlib.figure
-
-    from beanstrain.plots import toy as plots
-
-    plots.plot_history(["loss"], [[0.5], [0.25]], tmp_path / "history.png", "loss")
-    before = (tmp_path / "history.png").read_bytes()
-
-    def broken_savefig(self, path, **kwargs):
-        Path(path).write_bytes(b"\x89PNG half")
-        raise OSError("killed while drawing")
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
-    with pytest.raises(OSError):
-        plots.plot_history(["loss"], [[0.5], [0.1]], tmp_path / "history.png", "loss")
-    assert (tmp_path / "history.png").read_bytes() == before
-    assert leftovers(tmp_path) == []
-
-
-def test_temporaries_of_a_killed_process_are_recognised(tmp_path):
-    for name in (".model-ab12_x9z.keras", ".config-0a1b2c3d.json", ".boundary-zz99yy88.png", ".checkpoint-12345678.npz"):
-        (tmp_path / name).write_bytes(b"")
-    for name in (".mine", ".model-notes.keras", "config.json"):
-        (tmp_path / name).write_text("{}")
-    runs.remove_temporaries(tmp_path)
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".mine", ".model-notes.keras", "config.json"]
 
 
 def test_parallel_fits_into_the_same_out_never_share_a_folder(tmp_path):
@@ -109,8 +30,8 @@ def test_parallel_fits_into_the_same_out_never_share_a_folder(tmp_path):
     for folder in map(Path, folders):
         config = json.loads((folder / runs.CONFIG).read_text())
         assert config["state"] == runs.FINISHED
-        assert runs.file_sha256(folder / runs.MODEL) == config["model_sha256"]
-        assert leftovers(folder) == []
+        assert files.file_sha256(folder / runs.MODEL) == config["model_sha256"]
+        assert not [path for path in folder.iterdir() if path.name.startswith(".")]
 
 
 def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
@@ -143,7 +64,7 @@ def test_newest_finished_run_skips_newer_unfinished_ones(tmp_path):
     made = []
     for state in (runs.FINISHED, runs.FINISHED, runs.INTERRUPTED, runs.RUNNING, runs.DIVERGED, runs.FAILED):
         run_dir = runs.create_run_dir(tmp_path, "beans7-neuron")
-        runs.write_json(run_dir / runs.CONFIG, {"state": state})
+        files.write_json(run_dir / runs.CONFIG, {"state": state})
         made.append(run_dir)
     assert runs.latest_finished_run(tmp_path, "beans7-neuron") == made[1]
     assert runs.resolve_run("beans7-neuron", tmp_path) == made[1]

@@ -1,6 +1,12 @@
 """Reading a person's drawn digit so a network trained on MNIST can classify it.
 
-    >>> image, inverted = read_digit("my_seven.jpg")   # black pen on white paper
+    >>> import tempfile
+    >>> from PIL import ImageDraw
+    >>> drawing = Image.new("L", (90, 110), "white")                # black pen on white paper
+    >>> ImageDraw.Draw(drawing).line([(15, 15), (75, 15), (35, 100)], fill="black", width=9)
+    >>> path = Path(tempfile.mkdtemp()) / "my_seven.jpg"
+    >>> drawing.save(path)
+    >>> image, inverted = read_digit(path)
     >>> image.shape, image.dtype, inverted
     ((28, 28), dtype('float32'), True)
 
@@ -43,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import RunError, UsageError, first_line
 
 MAX_PIXELS = 4096 * 4096  # far below Pillow's own bomb limit; a drawn digit needs little
 ACCEPTED_FORMATS = ["PNG", "BMP", "JPEG"]
@@ -171,8 +177,7 @@ def _load(path: Path, convert):
                        "limit); shrink it first") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as error:
         # Pillow reports damaged files with any of these, e.g. "image file is truncated".
-        message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise RunError(f"{path} is a damaged or cut-short image ({message})") from None
+        raise RunError(f"{path} is a damaged or cut-short image ({first_line(error)})") from None
 
 
 def _grey_array(image: Image.Image) -> np.ndarray:

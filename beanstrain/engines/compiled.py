@@ -1,37 +1,37 @@
-"""The two training paths: one compiled TensorFlow loop for the whole run, and Keras `fit`.
+"""The whole run as one compiled TensorFlow loop: every epoch and every step inside one `tf.function`.
 
-Both train the same Keras model with the same loss and optimizer objects and
-report the same per-epoch figures (the batch-size-weighted mean training loss
-and accuracy seen during the epoch, as `fit` reports them, then loss and
-accuracy on the held-out set at the epoch's end):
+    >>> import numpy as np
+    >>> from beanstrain.engines import TrainData
+    >>> from beanstrain.models import build_model
+    >>> from beanstrain.objectives import make_loss, make_optimizer
+    >>> model = build_model("hidden2", input_shape=(2,), task="binary", num_classes=2)
+    >>> data = TrainData(x=np.eye(2, dtype="float32"), y=np.array([[0.0], [1.0]], "float32"))
+    >>> trainer = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.5), data, batch_size=1,
+    ...                           seed=0, accuracy="binary")
+    >>> history = trainer.run(start_epoch=0, epochs=20)
+    >>> history.columns, history.epochs_done
+    (['loss', 'accuracy'], 20)
 
-    >>> trainer = make_trainer("compiled", model, loss, optimizer, data, batch_size=10, seed=0)
-    >>> history = trainer.run(start_epoch=0, epochs=5000, on_chunk=progress.update)
-
-The compiled path runs every epoch and every step inside one `tf.function`
-(XLA-compiled), called once per chunk of epochs so progress can be shown and
-an interrupt honoured between chunks.  Each epoch shuffles the training set
-with a permutation drawn from `(seed, epoch)` alone, so a run cut into
-chunks, or stopped and resumed, takes exactly the same steps.
+It trains the same Keras model with the same loss and optimizer objects as
+Keras `fit` and reports the same per-epoch figures (the batch-size-weighted
+mean training loss and accuracy seen during the epoch, as `fit` reports
+them, then loss and accuracy on the held-out set at the epoch's end).  The
+function is XLA-compiled and called once per chunk of epochs, so progress
+can be shown and an interrupt honoured between chunks.  Each epoch visits
+the training set in `order.epoch_permutation_tf` order, drawn from
+`(seed, epoch)` alone, so a run cut into chunks, or stopped and resumed,
+takes exactly the same steps.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
-from beanstrain.devices import load_keras, load_tensorflow
-
-# This module is imported only by commands that train, so TensorFlow is
-# imported once here rather than inside the traced functions.
-tf = load_tensorflow()
-keras = load_keras()
-
-ENGINES = ("compiled", "fit")
+from beanstrain.devices import load_tensorflow
+from beanstrain.engines import History, TrainData, history_columns
+from beanstrain.engines.keras_state import KerasTrainer
+from beanstrain.engines.order import epoch_permutation_tf
 
 # A chunk of epochs should take about this long, so progress moves and an
 # interrupt is honoured quickly, while the per-call overhead stays negligible.
@@ -40,83 +40,10 @@ CHUNK_SECONDS = 0.5
 EVAL_SLICE = 2048
 
 
-@dataclass
-class TrainData:
-    """Training arrays (targets already encoded for the loss) and an optional held-out set.
-
-    `held_out_name` is "test" for generated sets (a fresh draw) and "val" for
-    image sets (the validation split); history columns are named after it.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    held_out_x: np.ndarray | None = None
-    held_out_y: np.ndarray | None = None
-    held_out_name: str = "test"
-
-    @property
-    def has_held_out(self) -> bool:
-        return self.held_out_x is not None and len(self.held_out_x) > 0
-
-
-@dataclass
-class History:
-    """Per-epoch figures: `columns` name each value of a row; `epochs_done` counts rows."""
-
-    columns: list[str]
-    rows: list[list[float]] = field(default_factory=list)
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.rows)
-
-    def column(self, name: str) -> list[float]:
-        index = self.columns.index(name)
-        return [row[index] for row in self.rows]
-
-    def last(self) -> dict[str, float]:
-        return dict(zip(self.columns, self.rows[-1])) if self.rows else {}
-
-    def diverged_at(self) -> int | None:
-        """The 1-based epoch whose loss was first NaN or infinite, if any."""
-        for epoch, loss in enumerate(self.column("loss"), start=1):
-            if not math.isfinite(loss):
-                return epoch
-        return None
-
-
-def history_columns(accuracy: str | None, held_out_name: str | None) -> list[str]:
-    metrics = ["loss"] + (["accuracy"] if accuracy else [])
-    held_out = [f"{held_out_name}_{metric}" for metric in metrics] if held_out_name else []
-    return metrics + held_out
-
-
-_MASK32 = 0xFFFFFFFF
-
-
-def _mix32(values):
-    """A bijective 32-bit integer hash (murmur-style finaliser), held in int64 so no step overflows."""
-    for _ in range(2):
-        values = tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
-        values = (values * 0x45D9F3B) & _MASK32
-    return tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
-
-
-def epoch_permutation(seed: int, epoch, size: int):
-    """The order in which epoch `epoch` visits the training set: a function of (seed, epoch) only.
-
-    Integer hashing rather than TensorFlow's random ops, because XLA's
-    stateless generators do not reproduce the plain kernels: this way the
-    compiled loop, Keras `fit` fed the same order, and a resumed run all see
-    the same batches.  The hash is a bijection, so no two samples tie.
-    """
-    key = _mix32((tf.cast(seed, tf.int64) * 0x9E3779B1 + tf.cast(epoch, tf.int64) * 0x85EBCA77) & _MASK32)
-    indices = tf.range(size, dtype=tf.int64)
-    return tf.argsort(_mix32(tf.bitwise.bitwise_xor(indices, key)))
-
-
 def count_correct(accuracy: str | None, y_true, y_pred):
-    """How many predictions are right, counted as Keras's accuracy metrics count them."""
+    """How many predictions are right, counted as Keras's accuracy metrics count them
+    (`objectives.count_correct` counts the same outside a graph)."""
+    tf = load_tensorflow()
     if accuracy is None:
         return tf.constant(0.0)
     if accuracy == "binary":
@@ -130,30 +57,41 @@ def count_correct(accuracy: str | None, y_true, y_pred):
 
 def _rows(tensor, start, count: int):
     """`tensor[start:start + count]` with a static size, which XLA needs."""
+    tf = load_tensorflow()
     rank = len(tensor.shape)
     return tf.slice(tensor, [start] + [0] * (rank - 1), [count] + [-1] * (rank - 1))
 
 
-class CompiledTrainer:
-    """The whole run as one compiled loop over epochs and steps, called a chunk of epochs at a time."""
+class CompiledTrainer(KerasTrainer):
+    """The whole run as one compiled loop over epochs and steps, called a chunk of epochs at a time.
 
-    engine = "compiled"
+    The weights after each epoch in `snapshot_epochs` are copied, inside the
+    loop, into a buffer made once for the whole run.
+    """
 
     def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, jit_compile: bool = True):
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.seed, self.accuracy = seed, accuracy
+                 accuracy: str | None, metric=None, snapshot_epochs=(), jit_compile: bool = True):
+        tf = load_tensorflow()
+        # Compiled like `fit`'s model, so the saved file carries the optimizer and its state.
+        model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [])
+        super().__init__(model, optimizer, snapshot_epochs)
+        self.loss_fn, self.seed, self.accuracy = loss_fn, seed, accuracy
         self.x, self.y = tf.constant(data.x), tf.constant(data.y)
         self.samples = len(data.x)
         self.batch_size = min(batch_size, self.samples)
         self.held_out = (tf.constant(data.held_out_x), tf.constant(data.held_out_y)) if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         optimizer.build(model.trainable_variables)
+        self._buffered = [epoch for epoch in self.snapshot_epochs if epoch > 0]
+        # One row per epoch asked for, and a last row that every other epoch writes to and nobody reads.
+        self._snapshot_buffers = [tf.Variable(tf.zeros((len(self._buffered) + 1, *weight.shape), weight.dtype),
+                                              trainable=False) for weight in model.weights] if self._buffered else []
         # The loops are written with tf.while_loop already; AutoGraph's conversion
         # would only add seconds of tracing.
         self._run_chunk = tf.function(self._epochs, jit_compile=jit_compile, autograph=False)
 
     def _train_step(self, x_batch, y_batch):
+        tf = load_tensorflow()
         with tf.GradientTape() as tape:
             y_pred = self.model(x_batch, training=True)
             loss = self.loss_fn(y_batch, y_pred)
@@ -163,7 +101,8 @@ class CompiledTrainer:
 
     def _train_epoch(self, epoch):
         """One pass over a fresh permutation; returns (mean loss, accuracy) as `fit` reports them."""
-        order = epoch_permutation(self.seed, epoch, self.samples)
+        tf = load_tensorflow()
+        order = epoch_permutation_tf(self.seed, epoch, self.samples)
         batch = self.batch_size
         full_batches, remainder = divmod(self.samples, batch)
 
@@ -184,6 +123,7 @@ class CompiledTrainer:
 
     def _evaluate(self, x, y):
         """Mean loss and accuracy over a held-out set, in fixed slices so memory stays bounded."""
+        tf = load_tensorflow()
         size = int(x.shape[0])
         slice_size = min(EVAL_SLICE, size)
         full_slices, remainder = divmod(size, slice_size)
@@ -215,10 +155,13 @@ class CompiledTrainer:
 
         Returns (epochs run, rows) with rows of shape (capacity, columns).
         """
+        tf = load_tensorflow()
         width = len(self.columns)
 
         def body(offset, rows, finite):
             loss, accuracy = self._train_epoch(start_epoch + offset)
+            if self._snapshot_buffers:
+                self._snapshot(start_epoch + offset + 1)
             values = [loss] + ([accuracy] if self.accuracy else [])
             if self.held_out is not None:
                 held_loss, held_accuracy = self._evaluate(*self.held_out)
@@ -233,10 +176,28 @@ class CompiledTrainer:
         )
         return done, rows
 
+    def _snapshot(self, epoch):
+        """Copy every weight into the buffer row of `epoch` (the spare last row for an epoch not asked for)."""
+        tf = load_tensorflow()
+        wanted = tf.constant(self._buffered, dtype=tf.int32)
+        slot = tf.searchsorted(wanted, tf.reshape(epoch, [1]))
+        hit = tf.logical_and(slot < len(self._buffered), tf.gather(wanted, tf.minimum(slot, len(self._buffered) - 1))
+                             == epoch)
+        slot = tf.where(hit, slot, len(self._buffered))
+        for buffer, weight in zip(self._snapshot_buffers, self.model.weights):
+            buffer.scatter_nd_update(tf.reshape(slot, [1, 1]), tf.expand_dims(tf.convert_to_tensor(weight), 0))
+
+    def _copy_snapshots(self, after: int, upto: int) -> None:
+        for slot, epoch in enumerate(self._buffered):
+            if after < epoch <= upto:
+                self.snapshots[epoch] = [buffer[slot].numpy() for buffer in self._snapshot_buffers]
+
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
         """Train from `start_epoch` up to `epochs`, appending to `history` (a fresh one by default)."""
+        tf = load_tensorflow()
         history = history or History(self.columns)
+        self.snapshot_initial(start_epoch)
         capacity = max(1, min(epochs - start_epoch, 100_000))
         chunk, epoch, calls = 1, start_epoch, 0
         while epoch < epochs:
@@ -247,6 +208,7 @@ class CompiledTrainer:
             done = int(done)
             new_rows = rows.numpy()[:done].tolist()
             history.rows.extend(new_rows)
+            self._copy_snapshots(epoch, epoch + done)
             epoch += done
             calls += 1
             if on_chunk:
@@ -260,89 +222,3 @@ class CompiledTrainer:
                 per_epoch = max(elapsed / done, 1e-6)
                 chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10, capacity))
         return history
-
-
-class FitTrainer:
-    """Keras `model.fit`, for networks and data where one compiled loop is not the faster way."""
-
-    engine = "fit"
-
-    def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, metric=None, jit_compile="auto"):
-        self.model, self.data, self.batch_size, self.seed = model, data, min(batch_size, len(data.x)), seed
-        self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
-        self.held_out_name = data.held_out_name
-        model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [],
-                      jit_compile=jit_compile)
-
-    def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
-            should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
-        history = history or History(self.columns)
-        prefix = f"{self.held_out_name}_"
-        columns = self.columns
-
-        class Report(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = {key.replace("val_", prefix): value for key, value in (logs or {}).items()}
-                history.rows.append([float(logs.get(column, math.nan)) for column in columns])
-                if on_chunk:
-                    on_chunk(epoch + 1, history)
-                if history.diverged_at() or (should_stop and should_stop()):
-                    self.model.stop_training = True
-
-        if start_epoch >= epochs:
-            return history
-        data = self.data
-        self.model.fit(
-            self.epoch_batches(start_epoch, epochs), epochs=epochs, initial_epoch=start_epoch,
-            steps_per_epoch=math.ceil(len(data.x) / self.batch_size),
-            validation_data=(data.held_out_x, data.held_out_y) if data.has_held_out else None,
-            validation_batch_size=self.batch_size, shuffle=False, verbose=0, callbacks=[Report()],
-        )
-        return history
-
-    def epoch_batches(self, start_epoch: int, epochs: int):
-        """The batches of epochs `start_epoch` to `epochs`, each epoch in `epoch_permutation` order.
-
-        `fit`'s own shuffle draws from a random state that a resumed run cannot
-        restore; this order depends on (seed, epoch) alone, as the compiled loop's does.
-        """
-        x, y = tf.constant(self.data.x), tf.constant(self.data.y)
-        samples, seed, batch_size = len(self.data.x), self.seed, self.batch_size
-
-        def one_epoch(epoch):
-            order = tf.data.Dataset.from_tensor_slices(epoch_permutation(seed, epoch, samples))
-            return order.batch(batch_size).map(lambda picks: (tf.gather(x, picks), tf.gather(y, picks)))
-
-        return tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
-
-
-def make_trainer(engine: str, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, metric=None):
-    """A trainer for `engine` ("compiled" or "fit"); the model is compiled with the same objects either way,
-    so the saved file carries the optimizer and its state."""
-    if engine == "compiled":
-        model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [])
-        return CompiledTrainer(model, loss_fn, optimizer, data, batch_size, seed, accuracy)
-    return FitTrainer(model, loss_fn, optimizer, data, batch_size, seed, accuracy, metric)
-
-
-# A run shorter than this many optimizer steps ends before compiling the loop
-# (about a second for a toy net, four for an MNIST MLP on two cores) pays off.
-COMPILED_MIN_STEPS = 500
-
-
-def choose_engine(requested: str, network_engine: str, steps: int) -> str:
-    """The README's rule: the compiled loop for runs long enough to repay compiling it, unless the
-    network's own measurements favour `fit` (`models.Network.engine`).
-
-        >>> choose_engine("auto", "compiled", steps=5000 * 10)   # beans4-hidden2 at course settings
-        'compiled'
-        >>> choose_engine("auto", "compiled", steps=59)          # one epoch of 60,000 images, batch 1024
-        'fit'
-        >>> choose_engine("auto", "fit", steps=50 * 59)          # lenet5: XLA's CPU convolutions are slow
-        'fit'
-    """
-    if requested != "auto":
-        return requested
-    return "fit" if network_engine == "fit" or steps < COMPILED_MIN_STEPS else "compiled"

@@ -1,0 +1,162 @@
+"""The pictures beanstrain draws, with matplotlib's Agg backend (never a window), and which a run gets.
+
+    >>> import tempfile, numpy as np
+    >>> from beanstrain.data import load_dataset
+    >>> dataset = load_dataset("beans4", samples=40, noise=0.0, seed=0)
+    >>> run = RunOutputs(dataset, predict=lambda x: np.full((len(x), 1), 0.5), test_outputs=None,
+    ...                  columns=["loss"], rows=[[0.3], [0.2]])
+    >>> draw_run_pictures(Path(tempfile.mkdtemp()), run)
+    ['data.png', 'boundary.png', 'surface.png', 'history.png']
+
+`PICTURES` lists, for each kind of dataset, the files a finished run gets,
+in order, each with the function that draws it and when it applies; a new
+picture is a drawing function in this folder and an entry there.  The
+drawing modules (`toy`, `images`, `history`) import matplotlib when they
+draw, and every file is written atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from beanstrain import files
+from beanstrain.data import Dataset
+from beanstrain.tasks import REGRESSION
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path: Path) -> str:
+    try:
+        with files.atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
+    finally:
+        pyplot().close(figure)
+    return path.name
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """What a finished run's pictures are drawn from."""
+
+    dataset: Dataset
+    predict: Callable[[np.ndarray], np.ndarray] | None  # inputs -> the network's outputs
+    test_outputs: np.ndarray | None  # the network's outputs for the test set, predicted once
+    columns: list[str]  # the history's columns
+    rows: list[list[float]]  # one row per epoch
+
+
+def _data(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.toy import plot_data
+
+    return plot_data(run.dataset, path)
+
+
+def _fit_curve(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.toy import plot_fit_curve
+
+    return plot_fit_curve(run.dataset, run.predict, path)
+
+
+def _boundary(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.toy import plot_decision_boundary
+
+    return plot_decision_boundary(run.dataset, run.predict, path)
+
+
+def _surface(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.toy import plot_surface
+
+    return plot_surface(run.dataset, run.predict, path)
+
+
+def _samples(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.images import plot_samples
+
+    data = run.dataset
+    return plot_samples(data.x_train, data.y_train, data.class_names, path, data.name)
+
+
+def _confusion(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.images import plot_confusion
+
+    data = run.dataset
+    return plot_confusion(data.y_test, run.test_outputs, data.class_names, path, data.name)
+
+
+def _test_predictions(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.images import plot_test_predictions
+
+    data = run.dataset
+    return plot_test_predictions(data.x_test, data.y_test, run.test_outputs, data.class_names, path, data.name)
+
+
+def _wrong(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.images import plot_wrong
+
+    data = run.dataset
+    return plot_wrong(data.x_test, data.y_test, run.test_outputs, data.class_names, path, data.name)
+
+
+def _history(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.history import plot_history
+
+    return plot_history(run.columns, run.rows, path, f"{run.dataset.name}: training")
+
+
+def _always(run: RunOutputs) -> bool:
+    return True
+
+
+def _one_feature(run: RunOutputs) -> bool:
+    return run.dataset.x_train.shape[1] == 1
+
+
+def _two_features_classified(run: RunOutputs) -> bool:
+    return run.dataset.x_train.shape[1] == 2 and run.dataset.task != REGRESSION
+
+
+def _trained_epochs(run: RunOutputs) -> bool:
+    return bool(run.rows)
+
+
+@dataclass(frozen=True)
+class Picture:
+    file: str
+    draw: Callable[[RunOutputs, Path], str]
+    applies: Callable[[RunOutputs], bool] = _always
+
+
+PICTURES: dict[str, tuple[Picture, ...]] = {
+    "toy": (
+        Picture("data.png", _data),
+        Picture("fit.png", _fit_curve, _one_feature),
+        Picture("boundary.png", _boundary, _two_features_classified),
+        Picture("surface.png", _surface, _two_features_classified),
+        Picture("history.png", _history, _trained_epochs),
+    ),
+    "image": (
+        Picture("samples.png", _samples),
+        Picture("confusion.png", _confusion),
+        Picture("predictions.png", _test_predictions),
+        Picture("wrong.png", _wrong),
+        Picture("history.png", _history, _trained_epochs),
+    ),
+}
+
+
+def draw_run_pictures(run_dir: Path, run: RunOutputs) -> list[str]:
+    """Every picture the run's kind of dataset gets, into its folder; returns the file names written."""
+    pictures = PICTURES["image" if run.dataset.is_image else "toy"]
+    return [picture.draw(run, Path(run_dir) / picture.file) for picture in pictures if picture.applies(run)]

@@ -1,11 +1,15 @@
 """The pictures of a run on MNIST or Fashion-MNIST, as the course draws them (matplotlib Agg only).
 
-    >>> written = plot_image_run(run_dir, dataset, test_probabilities, columns, rows)
-    ['samples.png', 'confusion.png', 'predictions.png', 'wrong.png', 'history.png']
+    >>> import tempfile
+    >>> probabilities = np.eye(10)[[3, 3, 5]] * 0.8 + 0.02
+    >>> plot_confusion(np.array([3, 5, 5]), probabilities, tuple("0123456789"),
+    ...                Path(tempfile.mkdtemp()) / "confusion.png", "mnist")
+    'confusion.png'
 
-`test_probabilities` holds the network's (N, 10) class probabilities for the
-test images, predicted once (the run's test figures come from the same pass)
-and shared by every picture.  The course's prediction picture puts each image beside a bar
+The pictures take the network's (N, 10) class probabilities for the test
+images, predicted once (the run's test figures come from the same pass)
+and shared by every picture; which of them a run gets is
+`beanstrain.plots.PICTURES`'s.  The course's prediction picture puts each image beside a bar
 chart of its 10 probabilities, the predicted bar red and the true bar blue;
 `plot_digit_predictions` draws the same for a person's own digits, which have
 no true label, with the picture as given beside the 28x28 image the network saw.  Each file is written atomically.
@@ -17,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data.toy import Dataset
-from beanstrain.plots.toy import plot_history, pyplot, save_figure
+from beanstrain.plots import pyplot, save_figure
 
 SAMPLE_GRID = 5  # the course's 5x5 grid of training samples
 PAIRS_PER_ROW = 3  # image + bars pairs across one row of a prediction grid
@@ -26,24 +29,6 @@ DIGITS_PER_ROW = 2  # picture + network input + bars, across one row of `predict
 PREDICTION_ROWS = 4
 WRONG_SHOWN = 12
 PREDICTED_COLOUR, TRUE_COLOUR, OTHER_COLOUR = "tab:red", "tab:blue", "lightgrey"
-
-
-def plot_image_run(run_dir: Path, dataset: Dataset, test_probabilities: np.ndarray, columns: list[str],
-                   rows: list[list[float]]) -> list[str]:
-    """Every picture of an image run; returns the file names written."""
-    run_dir = Path(run_dir)
-    probabilities = test_probabilities
-    names = dataset.class_names
-    written = [
-        plot_samples(dataset.x_train, dataset.y_train, names, run_dir / "samples.png", dataset.name),
-        plot_confusion(dataset.y_test, probabilities, names, run_dir / "confusion.png", dataset.name),
-        plot_test_predictions(dataset.x_test, dataset.y_test, probabilities, names, run_dir / "predictions.png",
-                              dataset.name),
-        plot_wrong(dataset.x_test, dataset.y_test, probabilities, names, run_dir / "wrong.png", dataset.name),
-    ]
-    if rows:
-        written.append(plot_history(columns, rows, run_dir / "history.png", f"{dataset.name}: training"))
-    return written
 
 
 def _show_image(axes, image: np.ndarray, title: str) -> None:

@@ -1,12 +1,15 @@
-"""Every picture beanstrain draws, with matplotlib's Agg backend (never a window).
+"""The pictures of a run on a generated set, as the course shows them.
 
-    >>> written = plot_toy_run(run_dir, dataset, predict, history)
-    ['data.png', 'fit.png', 'history.png']
+    >>> import tempfile, numpy as np
+    >>> from beanstrain.data import load_dataset
+    >>> dataset = load_dataset("beans3", samples=40, noise=0.0, seed=0)
+    >>> plot_fit_curve(dataset, lambda x: 1 / (1 + np.exp(-x)), Path(tempfile.mkdtemp()) / "fit.png")
+    'fit.png'
 
 `predict` maps an array of inputs to the network's outputs; the pictures
-are those the course shows: the data, the fitted curve over the scatter for
-1-D sets, the decision boundary and the 3-D prediction surface for 2-D sets,
-and loss and accuracy per epoch.  Each file is written atomically.
+are the data, the fitted curve over the scatter for 1-D sets, and the
+decision boundary and the 3-D prediction surface for 2-D sets.  Which of
+them a run gets is `beanstrain.plots.PICTURES`'s.
 """
 
 from __future__ import annotations
@@ -15,31 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data.toy import MULTICLASS, REGRESSION, Dataset
-from beanstrain.runs import atomic_path
+from beanstrain.data import Dataset
+from beanstrain.plots import pyplot, save_figure
+from beanstrain.tasks import MULTICLASS, REGRESSION
 
 GRID_POINTS = 150  # per axis, for the decision boundary
 # The 3-D surface is drawn as polygons; 50 per axis look as smooth and draw several times faster.
 SURFACE_POINTS = 50
 CLASS_COLOURS = ("tab:blue", "tab:red")
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(figure, path: Path) -> str:
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=100, bbox_inches="tight", format="png")
-    finally:
-        pyplot().close(figure)
-    return path.name
 
 
 def _scatter_classes(axes, points: np.ndarray, labels: np.ndarray, marker: str, label_prefix: str, **style):
@@ -128,39 +114,3 @@ def plot_surface(dataset: Dataset, predict, path: Path) -> str:
     axes.set_zlabel("prediction")
     axes.set_title(f"{dataset.name}: prediction surface")
     return save_figure(figure, path)
-
-
-def plot_history(columns: list[str], rows: list[list[float]], path: Path, title: str) -> str:
-    """Loss (and accuracy, when the task has one) per epoch, train and held-out."""
-    plt = pyplot()
-    values = np.asarray(rows, dtype=float).reshape(len(rows), len(columns))
-    epochs = np.arange(1, len(rows) + 1)
-    metrics = [name for name in ("loss", "accuracy") if name in columns]
-    figure, all_axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    for axes, metric in zip(all_axes[0], metrics):
-        for index, column in enumerate(columns):
-            if column == metric or column.endswith(f"_{metric}"):
-                label = "train" if column == metric else column.split("_")[0]
-                axes.plot(epochs, values[:, index], label=label)
-        if metric == "loss" and np.all(values[:, columns.index("loss")] > 0):
-            axes.set_yscale("log")
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(metric)
-        axes.legend(loc="best", fontsize=8)
-        axes.grid(alpha=0.3)
-    figure.suptitle(title)
-    return save_figure(figure, path)
-
-
-def plot_toy_run(run_dir: Path, dataset: Dataset, predict, columns: list[str], rows: list[list[float]]) -> list[str]:
-    """The pictures of a run on a generated set; returns the file names written."""
-    written = [plot_data(dataset, run_dir / "data.png")]
-    features = dataset.x_train.shape[1]
-    if features == 1:
-        written.append(plot_fit_curve(dataset, predict, run_dir / "fit.png"))
-    elif features == 2 and dataset.task != REGRESSION:
-        written.append(plot_decision_boundary(dataset, predict, run_dir / "boundary.png"))
-        written.append(plot_surface(dataset, predict, run_dir / "surface.png"))
-    if rows:
-        written.append(plot_history(columns, rows, run_dir / "history.png", f"{dataset.name}: training"))
-    return written

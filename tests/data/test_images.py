@@ -1,4 +1,4 @@
-"""Finding, reading and checking MNIST-format datasets (beanstrain/data/images.py).
+"""Finding, reading and checking MNIST-format datasets (beanstrain/data/locate.py and formats.py).
 
 Every file here is built in tmp_path: small random splits written as IDX
 (plain and gzipped) and as Keras-style .npz, so nothing needs the network or
@@ -15,13 +15,13 @@ import sys
 import numpy as np
 import pytest
 
-from beanstrain.data import images
+from beanstrain.data import DATASETS, formats, list_datasets, locate
+from beanstrain.data.formats import read_idx, read_npz
+from beanstrain.data.locate import describe_images, find_images, load_images, search_places
 from beanstrain.errors import RunError, UsageError
-from beanstrain.data.images import (IMAGE_DATASETS, describe_images, find_images, load_images,
-                               read_idx, read_npz, search_places)
-from mnist_files import idx_bytes, isolate_image_data, random_splits, write_file, write_idx_folder, write_npz
+from mnist_files import idx_bytes, random_splits, write_file, write_idx_folder, write_npz
 
-NAMES = list(IMAGE_DATASETS)
+NAMES = list(list_datasets("image"))
 
 
 def assert_same(data, splits):
@@ -30,10 +30,7 @@ def assert_same(data, splits):
         np.testing.assert_array_equal(loaded, expected)
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real caches, system folders or network: every test sees only what it writes."""
-    isolate_image_data(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated")  # every test sees only the files it writes
 
 
 @pytest.fixture
@@ -44,7 +41,7 @@ def downloads(monkeypatch):
     def failing_download(name):
         calls.append(name)
         raise ConnectionError("URL fetch failure: Name or service not known")
-    monkeypatch.setattr(images, "keras_download", failing_download)
+    monkeypatch.setattr(locate, "keras_download", failing_download)
     return calls
 
 
@@ -52,15 +49,15 @@ def downloads(monkeypatch):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_registry_entries_are_complete(name):
-    entry = IMAGE_DATASETS[name]
+    entry = DATASETS[name]
     assert entry.name == name and len(entry.class_names) == 10 and entry.summary
     assert "\n" not in entry.summary
 
 
 def test_class_names():
-    assert IMAGE_DATASETS["mnist"].class_names == tuple("0123456789")
-    assert IMAGE_DATASETS["fashion-mnist"].class_names[0] == "T-shirt/top"
-    assert IMAGE_DATASETS["fashion-mnist"].class_names[9] == "Ankle boot"
+    assert DATASETS["mnist"].class_names == tuple("0123456789")
+    assert DATASETS["fashion-mnist"].class_names[0] == "T-shirt/top"
+    assert DATASETS["fashion-mnist"].class_names[9] == "Ankle boot"
 
 
 def test_unknown_name_suggests_the_closest():
@@ -127,7 +124,7 @@ def test_data_path_folder_missing_files_names_them(tmp_path):
 def test_beanstrain_data_folder(tmp_path, monkeypatch, name, layout):
     splits = random_splits(seed=3)
     folder = tmp_path / "course-data"
-    keras_file = IMAGE_DATASETS[name].keras_file
+    keras_file = DATASETS[name].keras_file
     if layout == "keras_file" and keras_file.endswith(".npz"):
         place = write_npz(folder / keras_file, splits)
     elif layout == "keras_file":
@@ -162,8 +159,8 @@ def test_keras_cache_in_home_without_keras_home(tmp_path, monkeypatch):
 def test_system_dirs(tmp_path, monkeypatch):
     splits = random_splits()
     folder = write_idx_folder(tmp_path / "usr-share" / "fashion-mnist", splits, gz=True)
-    entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=(str(folder),))
-    monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
+    entry = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=(str(folder),))
+    monkeypatch.setitem(DATASETS, "fashion-mnist", entry)
     data = load_images("fashion-mnist")
     assert data.source == str(folder)
     assert_same(data, splits)
@@ -172,8 +169,8 @@ def test_system_dirs(tmp_path, monkeypatch):
 def test_search_order_first_existing_place_wins(tmp_path, monkeypatch):
     given, env, cache, system = (random_splits(seed=seed) for seed in range(4))
     monkeypatch.setenv("BEANSTRAIN_DATA", str(tmp_path / "env"))
-    entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=(str(tmp_path / "system"),))
-    monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
+    entry = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=(str(tmp_path / "system"),))
+    monkeypatch.setitem(DATASETS, "fashion-mnist", entry)
     places = [write_idx_folder(tmp_path / "system", system),
               write_idx_folder(tmp_path / "keras-home" / "datasets" / "fashion-mnist", cache),
               write_npz(tmp_path / "env" / "fashion-mnist.npz", env),
@@ -190,8 +187,8 @@ def test_search_order_first_existing_place_wins(tmp_path, monkeypatch):
 
 def test_search_places_lists_every_place_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("BEANSTRAIN_DATA", str(tmp_path / "env"))
-    entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=("/srv/fashion",))
-    monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
+    entry = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=("/srv/fashion",))
+    monkeypatch.setitem(DATASETS, "fashion-mnist", entry)
     cache = tmp_path / "keras-home" / "datasets"
     assert search_places("mnist", data_path=str(tmp_path / "x.npz")) == [
         tmp_path / "x.npz", tmp_path / "env" / "mnist.npz", tmp_path / "env" / "mnist", cache / "mnist.npz"]
@@ -211,7 +208,7 @@ def test_a_partial_folder_in_the_cache_is_not_found(tmp_path):
 def test_download_is_used_when_nothing_is_found(monkeypatch):
     splits = random_splits(seed=7)
     asked = []
-    monkeypatch.setattr(images, "keras_download", lambda name: asked.append(name) or splits)
+    monkeypatch.setattr(locate, "keras_download", lambda name: asked.append(name) or splits)
     data = load_images("fashion-mnist")
     assert asked == ["fashion-mnist"] and data.source == "keras download"
     assert_same(data, splits)
@@ -220,7 +217,7 @@ def test_download_is_used_when_nothing_is_found(monkeypatch):
 def test_download_result_is_validated_too(monkeypatch):
     x_train, y_train, x_test, y_test = random_splits()
     y_train[3] = 12
-    monkeypatch.setattr(images, "keras_download", lambda name: (x_train, y_train, x_test, y_test))
+    monkeypatch.setattr(locate, "keras_download", lambda name: (x_train, y_train, x_test, y_test))
     with pytest.raises(RunError, match=r"y_train from Keras's mnist download: label 12 at position 3"):
         load_images("mnist")
 
@@ -246,8 +243,8 @@ def test_failed_download_lists_the_places_and_both_remedies(tmp_path, monkeypatc
 
 
 def test_fashion_message_names_the_folder_and_debian_package(tmp_path, monkeypatch, downloads):
-    entry = dataclasses.replace(IMAGE_DATASETS["fashion-mnist"], system_dirs=("/srv/fashion",))
-    monkeypatch.setitem(IMAGE_DATASETS, "fashion-mnist", entry)
+    entry = dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=("/srv/fashion",))
+    monkeypatch.setitem(DATASETS, "fashion-mnist", entry)
     with pytest.raises(RunError, match=r"looked in .*fashion-mnist, /srv/fashion\) .* copy the four "
                                        r"fashion-mnist IDX \.gz files to .*fashion-mnist/, install Debian's "
                                        r"dataset-fashion-mnist package, or pass --data PATH"):
@@ -378,7 +375,7 @@ def test_gzip_bomb_is_refused_after_the_declared_size(tmp_path, monkeypatch):
         real_read = stream.read
         stream.read = lambda size=-1: decompressed.append(len(chunk := real_read(size))) or chunk
         return stream
-    monkeypatch.setattr(images.gzip, "open", counting_open)
+    monkeypatch.setattr(formats.gzip, "open", counting_open)
     assert load_error(folder).startswith(f"{path}: has data after the 50 images")
     assert 50 * 28 * 28 < sum(decompressed) <= 16 + 50 * 28 * 28 + 1
 
@@ -431,7 +428,7 @@ def test_single_npy_and_single_idx_file_are_explained(tmp_path):
     ("x_train", np.zeros((0, 28, 28), np.uint8), "(x_train): holds no images"),
 ])
 def test_npz_contents_are_checked(tmp_path, key, value, problem):
-    splits = dict(zip(images.NPZ_KEYS, random_splits()))
+    splits = dict(zip(formats.NPZ_KEYS, random_splits()))
     splits[key] = value
     path = write_npz(tmp_path / "mnist.npz", list(splits.values()))
     assert load_error(path).startswith(f"{path} {problem}")
@@ -496,7 +493,7 @@ def test_describe_and_load_agree(tmp_path, name):
 
 def test_importing_the_modules_does_not_import_keras():
     # The download imports Keras inside the function, so `beanstrain data` stays instant.
-    check = ("import sys, beanstrain.data.images, beanstrain.data.digits; "
+    check = ("import sys, beanstrain.data.locate, beanstrain.data.formats, beanstrain.data.digits; "
              "print(sorted({'keras', 'tensorflow', 'matplotlib'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beanstrain.data.toy import MULTICLASS, REGRESSION, TOY_DATASETS, generate, load_dataset
+from beanstrain.data import generate, list_datasets, load_dataset
+from beanstrain.tasks import MULTICLASS, REGRESSION
+
+TOY_DATASETS = list_datasets("toy")
 
 # The share of class 1 each formula implies, worked out independently of the
 # generators: by integrating the formula over a fine grid of its inputs.

@@ -1,25 +1,15 @@
-"""The training paths: the compiled loop against Keras's own `fit`, and real training outcomes."""
+"""The compiled loop against Keras's own `fit` and `evaluate`, and real training outcomes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from beanstrain.devices import load_keras
-from beanstrain.data.toy import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, generate
-from beanstrain.models import NETWORKS, build_model
+from beanstrain.data import generate
+from beanstrain.engines import TrainData
+from beanstrain.engines.compiled import CompiledTrainer
+from beanstrain.engines.order import epoch_permutation
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
-from beanstrain.engines.compiled import COMPILED_MIN_STEPS, CompiledTrainer, TrainData, choose_engine, epoch_permutation
-
-keras = load_keras()
-
-
-def _twin_models(name, input_shape, task, classes, seed=0):
-    keras.utils.set_random_seed(seed)
-    first = build_model(name, input_shape, task, classes)
-    second = build_model(name, input_shape, task, classes)
-    second.set_weights(first.get_weights())
-    return first, second
 
 
 @pytest.mark.parametrize(
@@ -30,12 +20,12 @@ def _twin_models(name, input_shape, task, classes, seed=0):
         ("gender", "softmax2", "categorical_crossentropy", "rmsprop", None, 16),
     ],
 )
-def test_compiled_loop_matches_keras_fit(dataset, model, loss, optimizer, rate, batch):
+def test_compiled_loop_matches_keras_fit(twins, dataset, model, loss, optimizer, rate, batch):
     """Same initial weights, same batch order: the weights agree after several epochs."""
     x, y = generate(dataset, 60, 0.0, seed=1)
     task = "multiclass" if y.ndim == 2 else "binary"
     targets = encode_targets(y, task, loss, 2)
-    compiled_model, fit_model = _twin_models(model, x.shape[1:], task, 2)
+    compiled_model, fit_model = twins(model, x.shape[1:], task, 2)
     trainer = CompiledTrainer(compiled_model, make_loss(loss), make_optimizer(optimizer, rate),
                               TrainData(x, targets), batch_size=batch, seed=11,
                               accuracy="binary" if task == "binary" else "categorical")
@@ -45,20 +35,20 @@ def test_compiled_loop_matches_keras_fit(dataset, model, loss, optimizer, rate, 
                       metrics=[make_accuracy_metric(task, loss)])
     fit_losses = []
     for epoch in range(6):
-        order = epoch_permutation(11, epoch, len(x)).numpy()
+        order = epoch_permutation(11, epoch, len(x))
         logs = fit_model.fit(x[order], targets[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
         fit_losses.append(logs.history["loss"][0])
 
     for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
         np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(history.column("loss"), fit_losses, rtol=1e-4)
-    assert not np.allclose(compiled_model.get_weights()[0], _twin_models(model, x.shape[1:], task, 2)[0].get_weights()[0])
+    assert not np.allclose(compiled_model.get_weights()[0], twins(model, x.shape[1:], task, 2)[0].get_weights()[0])
 
 
-def test_history_has_one_finite_row_per_epoch():
+def test_history_has_one_finite_row_per_epoch(twins):
     x, y = generate("beans4", 50, 0.0, seed=0)
     xt, yt = generate("beans4", 50, 0.0, seed=0, stream=1)
-    model, _ = _twin_models("hidden2", (2,), "binary", 2)
+    model, _ = twins("hidden2", (2,), "binary", 2)
     data = TrainData(x, encode_targets(y, "binary", "mse", 2), xt, encode_targets(yt, "binary", "mse", 2))
     history = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.05), data, 10, 0, "binary").run(0, 37)
     assert history.epochs_done == 37
@@ -71,58 +61,22 @@ def test_history_has_one_finite_row_per_epoch():
     np.testing.assert_allclose(values[-1, 2:], [loss, accuracy], rtol=1e-5)
 
 
-def test_permutation_depends_only_on_seed_and_epoch():
-    first = epoch_permutation(3, 7, 100).numpy()
-    assert sorted(first) == list(range(100))
-    np.testing.assert_array_equal(first, epoch_permutation(3, 7, 100).numpy())
-    assert not np.array_equal(first, epoch_permutation(3, 8, 100).numpy())
-    assert not np.array_equal(first, epoch_permutation(4, 7, 100).numpy())
-
-
-def test_divergence_stops_the_loop():
+def test_divergence_stops_the_loop(twins):
     x, y = generate("beans1", 50, 0.0, seed=0)
-    model, _ = _twin_models("neuron", (1,), "regression", 2)
+    model, _ = twins("neuron", (1,), "regression", 2)
     data = TrainData(x * 1e3, encode_targets(y, "regression", "mse", 2))
     history = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 10.0), data, 10, 0, None).run(0, 500)
     assert history.diverged_at() is not None
     assert history.epochs_done == history.diverged_at() < 500
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
-def test_every_network_builds_for_its_inputs(name):
-    takes = NETWORKS[name].takes
-    data_shape = (2,) if takes == FEATURE_VECTORS else (28, 28, 1)
-    model = build_model(name, data_shape, "binary" if takes == FEATURE_VECTORS else "multiclass", 10)
-    outputs = model(np.zeros((3, *{FEATURE_VECTORS: (2,), PIXEL_VECTORS: (784,), IMAGES: (28, 28, 1)}[takes]),
-                             "float32"))
-    assert outputs.shape[0] == 3
-
-
-def test_fit_engine_takes_the_compiled_loops_batches():
-    """Both engines visit each epoch in epoch_permutation order, so they reach the same weights."""
-    from beanstrain.engines.compiled import make_trainer
-
-    x, y = generate("spiral", 60, 0.0, seed=2)
-    targets = encode_targets(y, "binary", "binary_crossentropy", 2)
-    compiled_model, fit_model = _twin_models("deep8", (2,), "binary", 2)
-    histories = []
-    for engine, model in (("compiled", compiled_model), ("fit", fit_model)):
-        trainer = make_trainer(engine, model, make_loss("binary_crossentropy"), make_optimizer("adam", 0.01),
-                               TrainData(x, targets), 7, 3, "binary",
-                               make_accuracy_metric("binary", "binary_crossentropy"))
-        histories.append(trainer.run(0, 5))
-    for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
-        np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(histories[0].column("loss"), histories[1].column("loss"), rtol=1e-4)
-
-
-def test_compiled_loop_gives_the_same_run_with_and_without_xla():
+def test_compiled_loop_gives_the_same_run_with_and_without_xla(twins):
     x, y = generate("spiral", 60, 0.0, seed=2)
     xt, yt = generate("spiral", 60, 0.0, seed=2, stream=1)
     data = TrainData(x, encode_targets(y, "binary", "mse", 2), xt, encode_targets(yt, "binary", "mse", 2))
     histories, weights = [], []
     for jit_compile in (True, False):
-        model, _ = _twin_models("deep8", (2,), "binary", 2)
+        model, _ = twins("deep8", (2,), "binary", 2)
         trainer = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.05), data, 7, 0, "binary",
                                   jit_compile=jit_compile)
         histories.append(np.array(trainer.run(0, 12).rows))
@@ -130,13 +84,3 @@ def test_compiled_loop_gives_the_same_run_with_and_without_xla():
     np.testing.assert_allclose(histories[0], histories[1], rtol=1e-4, atol=1e-6)
     for with_xla, without_xla in zip(*weights):
         np.testing.assert_allclose(with_xla, without_xla, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", sorted(NETWORKS))
-def test_engine_rule_follows_the_registry(name):
-    network_engine = NETWORKS[name].engine
-    assert network_engine in ("compiled", "fit")
-    assert choose_engine("auto", network_engine, steps=COMPILED_MIN_STEPS - 1) == "fit"
-    assert choose_engine("auto", network_engine, steps=5000 * 10) == network_engine
-    for requested in ("compiled", "fit"):
-        assert choose_engine(requested, network_engine, steps=1) == requested

@@ -1,0 +1,93 @@
+"""Keras's own `model.fit`, fed every epoch's batches in `order.epoch_permutation` order.
+
+    >>> import numpy as np
+    >>> from beanstrain.engines import TrainData
+    >>> from beanstrain.models import build_model
+    >>> from beanstrain.objectives import make_loss, make_optimizer
+    >>> model = build_model("hidden2", input_shape=(2,), task="binary", num_classes=2)
+    >>> data = TrainData(x=np.eye(2, dtype="float32"), y=np.array([[0.0], [1.0]], "float32"))
+    >>> history = FitTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.5), data, batch_size=1, seed=0,
+    ...                      accuracy=None).run(start_epoch=0, epochs=3)
+    >>> history.columns, history.epochs_done
+    (['loss'], 3)
+
+For networks and data where one compiled loop is not the faster way (see
+`choose_engine`).  `fit`'s own shuffle draws from a random state that a
+resumed run cannot restore; this order depends on (seed, epoch) alone, as
+the compiled loop's does, so the two engines reach the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from beanstrain.devices import load_keras, load_tensorflow
+from beanstrain.engines import History, TrainData, history_columns
+from beanstrain.engines.keras_state import KerasTrainer
+from beanstrain.engines.order import epoch_permutation_tf
+
+
+class FitTrainer(KerasTrainer):
+    """Keras `model.fit`, for networks and data where one compiled loop is not the faster way.
+
+    The weights after each epoch in `snapshot_epochs` are copied by a callback.
+    """
+
+    def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
+                 accuracy: str | None, metric=None, snapshot_epochs=(), jit_compile="auto"):
+        super().__init__(model, optimizer, snapshot_epochs)
+        self.data, self.batch_size, self.seed = data, min(batch_size, len(data.x)), seed
+        self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
+        self.held_out_name = data.held_out_name
+        model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [],
+                      jit_compile=jit_compile)
+
+    def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
+            should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
+        keras = load_keras()
+        history = history or History(self.columns)
+        self.snapshot_initial(start_epoch)
+        prefix = f"{self.held_out_name}_"
+        columns = self.columns
+        snapshots, wanted = self.snapshots, set(self.snapshot_epochs)
+
+        class Snapshot(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch + 1 in wanted:
+                    snapshots[epoch + 1] = [np.array(value) for value in self.model.get_weights()]
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = {key.replace("val_", prefix): value for key, value in (logs or {}).items()}
+                history.rows.append([float(logs.get(column, math.nan)) for column in columns])
+                if on_chunk:
+                    on_chunk(epoch + 1, history)
+                if history.diverged_at() or (should_stop and should_stop()):
+                    self.model.stop_training = True
+
+        if start_epoch >= epochs:
+            return history
+        data = self.data
+        self.model.fit(
+            self.epoch_batches(start_epoch, epochs), epochs=epochs, initial_epoch=start_epoch,
+            steps_per_epoch=math.ceil(len(data.x) / self.batch_size),
+            validation_data=(data.held_out_x, data.held_out_y) if data.has_held_out else None,
+            validation_batch_size=self.batch_size, shuffle=False, verbose=0,
+            callbacks=([Snapshot()] if wanted - {0} else []) + [Report()],
+        )
+        return history
+
+    def epoch_batches(self, start_epoch: int, epochs: int):
+        """The batches of epochs `start_epoch` to `epochs`, each epoch in `epoch_permutation` order."""
+        tf = load_tensorflow()
+        x, y = tf.constant(self.data.x), tf.constant(self.data.y)
+        samples, seed, batch_size = len(self.data.x), self.seed, self.batch_size
+
+        def one_epoch(epoch):
+            order = tf.data.Dataset.from_tensor_slices(epoch_permutation_tf(seed, epoch, samples))
+            return order.batch(batch_size).map(lambda picks: (tf.gather(x, picks), tf.gather(y, picks)))
+
+        return tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
