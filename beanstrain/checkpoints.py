@@ -109,6 +109,11 @@ def _remove_arrays(run_dir: Path, keep: str | None = None) -> None:
             path.unlink(missing_ok=True)
 
 
+def is_checkpoint_file(name: str) -> bool:
+    """Whether a file name in a run folder is one of a checkpoint's two files."""
+    return name == CHECKPOINT_INFO or bool(ARRAYS_NAME.fullmatch(name))
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     """checkpoint.json and the arrays file it names exist (or it is damaged, which `read_checkpoint` explains)."""
     if not (run_dir / CHECKPOINT_INFO).is_file():

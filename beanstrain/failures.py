@@ -122,8 +122,10 @@ def record_failure(run_dir: Path, error: BaseException, keeper) -> BaseException
     """Record a run stopped by `error`; returns the one-line error to raise (None: raise `error` itself)."""
     notes: list[str] = []
     saved_epoch = None
+    from beanstrain.checkpoints import is_checkpoint_file
+
     written = runs.written_file(error)
-    if keeper is not None and not (written is not None and written.name in CHECKPOINT_FILES):
+    if keeper is not None and not (written is not None and is_checkpoint_file(written.name)):
         saved_epoch = try_save_checkpoint(keeper, notes)
         if notes:
             notes[-1] = notes[-1].replace("could not be saved", "could not be saved either")

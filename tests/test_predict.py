@@ -93,7 +93,7 @@ def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
 
 
 def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, sevens, tmp_path, monkeypatch):
-    from beanstrain import image_plots
+    from beanstrain.plots import images as image_plots
     from beanstrain.data.digits import picture_thumbnail, read_digit
 
     drawn = {}

@@ -152,7 +152,7 @@ def test_memory_error_while_loading_data_is_one_line_exit_1(invoke, tmp_path, mo
     def out_of_memory(*args, **kwargs):
         raise _ArrayMemoryError((2_000_000_000, 2), np.dtype("float64"))
 
-    monkeypatch.setattr(pipeline, "load_dataset", out_of_memory)
+    monkeypatch.setattr(session, "load_dataset", out_of_memory)
     result = invoke("fit", "beans4-hidden2", "--epochs", "2", "--out", tmp_path / "runs", "--quiet", exit_code=1)
     assert result.output.strip() == (f"Error: out of memory: {NUMPY_MESSAGE}; use fewer --samples or a smaller "
                                      "--batch-size")
@@ -187,7 +187,7 @@ def test_an_ordinary_bug_still_shows_its_traceback(runner, tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(pipeline, "load_dataset", broken)
+    monkeypatch.setattr(session, "load_dataset", broken)
     result = runner.invoke(cli, ["fit", "beans4-hidden2", "--out", str(tmp_path / "runs"), "--quiet"])
     assert isinstance(result.exception, ZeroDivisionError)
 
