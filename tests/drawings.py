@@ -1,16 +1,20 @@
 """Digit-like 28x28 images made the way MNIST was made, and the files a person would make of them.
 
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
     >>> rng = np.random.default_rng(0)
-    >>> originals, labels = mnist_like_digits(200, rng)     # (200, 28, 28) uint8, light on dark
-    >>> as_drawing(originals[0], tmp_path / "0.png", rng)   # 112x112, dark ink on white
-    >>> as_photo(originals[0], tmp_path / "0.jpg", rng)     # grey noisy paper, blue ink, JPEG 70
+    >>> originals, labels = mnist_like_digits(20, rng)      # (20, 28, 28) uint8, light on dark
+    >>> originals.shape, originals.dtype
+    ((20, 28, 28), dtype('uint8'))
+    >>> drawing = as_drawing(originals[0], folder / "0.png", rng)   # 112x112, dark ink on white
+    >>> photo = as_photo(originals[0], folder / "0.jpg", rng)       # grey noisy paper, blue ink, JPEG 70
 
 The originals are the digits 0-9 written in Pillow's built-in font, slanted,
 turned and thickened at random, then brought to MNIST's form as LeCun's
 page describes it (`mnist_form`): the ink fitted into a 20x20 box keeping its
 aspect ratio (its grey levels come from averaging, i.e. anti-aliasing), then
 moved by whole pixels so that its centre of mass lands on pixel (14, 14) of
-the 28x28 frame.  The renderings are the two kinds of file in issue 8: a drawing from a
+the 28x28 frame.  The renderings are the two kinds of file a person gives `predict`: a drawing from a
 paint program (112x112, dark on white, PNG or BMP, some RGB) and a phone photo
 (150-400 px, grey noisy paper, the digit off centre at 45-80% of the frame,
 strokes thicker or thinner, blue ink, JPEG quality 70).  benchmarks/drawn_digits.py
