@@ -148,6 +148,31 @@ def test_signal_to_a_real_process_then_resume(invoke, fit_json, tmp_path, number
     assert_same_model(run_dir, fit_json(*arguments)["run_dir"])
 
 
+def test_a_run_killed_with_sigkill_resumes_from_its_periodic_checkpoint(invoke, fit_json, tmp_path):
+    """No handler runs on SIGKILL: the run stays `running`, and `--resume` continues it from the checkpoint
+    the running job wrote on its own (its interval shortened by the hook, the kill right after a write)."""
+    arguments = ["beans4-hidden2", "--epochs", 400]
+    out, stderr_path = tmp_path / "killed", tmp_path / "stderr.txt"
+    process, stderr = _start([*arguments, "--out", out, "--quiet"], stderr_path, BEANSTRAIN_TEST_KILL_AFTER=3)
+    try:
+        assert process.wait(timeout=300) == -signal.SIGKILL, stderr_path.read_text()
+    finally:
+        process.kill()
+        stderr.close()
+    run_dir = only_run(out)
+    config = config_of(run_dir)
+    saved = json.loads((run_dir / "checkpoint.json").read_text())["epoch"]
+    assert config["state"] == "running" and 3 <= saved < 400
+    assert not (run_dir / runs.MODEL).exists()
+
+    resumed = json.loads(invoke("fit", "--resume", run_dir, "--json", "--quiet").stdout)
+    config = config_of(run_dir)
+    assert config["state"] == "finished" and config["resumed"][0]["from_epoch"] == saved
+    straight = fit_json(*arguments)
+    assert_same_model(run_dir, straight["run_dir"])
+    assert resumed["metrics"] == straight["metrics"]
+
+
 def test_resuming_a_finished_run_is_refused(invoke, fit_json):
     run_dir = fit_json("beans7-neuron", "--epochs", "2")["run_dir"]
     result = invoke("fit", "--resume", run_dir, exit_code=2)
