@@ -75,9 +75,10 @@ class WritesAMarker:
         return Path.write_text, (self.marker, "unpickled")
 
 
-def test_a_pickled_checkpoint_is_refused_and_never_unpickled(invoke, trained_run, tmp_path):
+def test_a_pickled_checkpoint_is_refused_and_never_unpickled(runner, trained_run, tmp_path):
     """checkpoint.npz holds a pickled object where a weight belongs, and checkpoint.json names its SHA-256,
     so only `allow_pickle=False` stands between `--resume` and running the pickle."""
+    from beanstrain.cli import cli
     from beanstrain.evaluation import load_run_model
 
     run_dir = Path(shutil.copytree(trained_run, tmp_path / "run"))
@@ -93,10 +94,10 @@ def test_a_pickled_checkpoint_is_refused_and_never_unpickled(invoke, trained_run
     info["sha256"] = runs.file_sha256(arrays_path)
     (run_dir / "checkpoint.json").write_text(json.dumps(info))
 
-    result = invoke("fit", "--resume", run_dir, "--quiet", exit_code=1)
-    assert result.output.strip().splitlines() == [
-        f"Error: {arrays_path} cannot be read: Object arrays cannot be loaded when allow_pickle=False"]
+    result = runner.invoke(cli, ["fit", "--resume", str(run_dir), "--quiet"])
     assert not marker.exists()
+    assert result.exit_code == 1 and result.output.strip().splitlines() == [
+        f"Error: {arrays_path} cannot be read: Object arrays cannot be loaded when allow_pickle=False"]
     assert json.loads((run_dir / runs.CONFIG).read_text())["state"] == runs.INTERRUPTED
     # The bait is real: reading the file with pickles allowed runs it.
     with np.load(arrays_path, allow_pickle=True) as archive:
