@@ -30,7 +30,7 @@ def isolated(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("recipe", ["mnist-mlp", "mnist-dense128"])
-def test_compiled_loop_on_images_reports_kerass_own_figures(fit_json, tmp_path, recipe):
+def test_compiled_loop_on_images_reports_the_figures_of_keras_evaluate(fit_json, tmp_path, recipe):
     assert HELD_OUT > EVAL_SLICE and HELD_OUT % EVAL_SLICE
     data = write_npz(tmp_path / "blobs.npz", blob_splits(train=TRAIN_IMAGES, test=150))
     summary = fit_json(recipe, "--engine", "compiled", "--epochs", "2", "--batch-size", "64",

@@ -35,7 +35,8 @@ def test_metrics_json_is_keras_evaluate_of_the_saved_model(invoke, fit_json, no_
     assert metrics["epochs"] == 3 and metrics["train_seconds"] == config["train_seconds"] > 0
     assert summary["metrics"] == {"train": metrics["train"], "test": metrics["test"]}
 
-    dataset = load_dataset(config["recipe"]["dataset"], samples=60, seed=0)
+    recipe_used = config["recipe"]
+    dataset = load_dataset(recipe_used["dataset"], recipe_used["samples"], recipe_used["noise"], recipe_used["seed"])
     model = keras.saving.load_model(run_dir / runs.MODEL)
     regression = dataset.task == "regression"
     # Keras's own names: "accuracy" becomes binary or categorical accuracy by the loss.
