@@ -25,7 +25,8 @@ def no_pictures(monkeypatch):
     monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])
 
 
-@pytest.mark.parametrize("recipe", ["beans4-hidden2", "beans1-neuron", "gender-softmax2"])
+# Multiclass runs: tests/test_compiled_images.py.
+@pytest.mark.parametrize("recipe", ["beans4-hidden2", "beans1-neuron"])
 def test_metrics_json_is_keras_evaluate_of_the_saved_model(invoke, fit_json, no_pictures, recipe):
     summary = fit_json(recipe, "--epochs", "3", "--samples", "60")
     run_dir = Path(summary["run_dir"])
