@@ -118,7 +118,7 @@ def _wait_for(path: Path, process, stderr_path: Path, timeout=180.0) -> None:
 
 @pytest.mark.parametrize("number, arguments", [
     (signal.SIGINT, ["beans4-hidden2", "--epochs", 400]),  # 4000 steps: the compiled engine
-    (signal.SIGTERM, ["beans4-hidden2", "--epochs", 40, "--engine", "fit"]),
+    (signal.SIGTERM, ["beans4-hidden2", "--epochs", 8, "--engine", "fit"]),
 ], ids=["SIGINT-compiled", "SIGTERM-fit"])
 def test_signal_to_a_real_process_then_resume(invoke, fit_json, tmp_path, number, arguments):
     """The process waits at the first chunk end from epoch 3 on (a test hook) until the signal sent from
