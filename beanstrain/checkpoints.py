@@ -175,9 +175,12 @@ def remove_checkpoint(run_dir: Path) -> None:
 class Keeper:
     """Holds the latest good training state in memory and writes it when asked (or when it is old)."""
 
-    def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0):
+    def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0,
+                 save_every: float | None = None):
         self.run_dir, self.trainer, self.seed = run_dir, trainer, seed
         self.seconds_before = seconds_before
+        # Seconds between writes while the run goes on; None: SAVE_EVERY_SECONDS (tests shorten it).
+        self.save_every = SAVE_EVERY_SECONDS if save_every is None else save_every
         self.started = time.perf_counter()
         self.last_written = time.monotonic()
         self.latest: TrainingState | None = None
@@ -188,7 +191,7 @@ class Keeper:
         if rows and not math.isfinite(rows[-1][0]):
             return
         self.latest = capture(self.trainer, epoch, rows, self.train_seconds())
-        if time.monotonic() - self.last_written >= SAVE_EVERY_SECONDS:
+        if time.monotonic() - self.last_written >= self.save_every:
             self.save()
 
     def train_seconds(self) -> float:

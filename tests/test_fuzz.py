@@ -214,7 +214,8 @@ def test_a_model_file_that_would_run_code_is_refused(runner, trained_run, tmp_pa
 
 
 def test_checkpoint_files(runner, trained_run, tmp_path):
-    """A damaged arrays file whose checkpoint.json names it: refused in one line, never unpickled."""
+    """A damaged arrays file whose checkpoint.json names it: refused in one line, or resumed when a flip
+    hit only array data. That a pickle in it is never run is test_checkpoints.py's test."""
     from beanstrain.checkpoints import TrainingState, write_checkpoint
     from beanstrain.evaluation import load_run_model
 

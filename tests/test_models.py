@@ -1,4 +1,10 @@
-"""The network registry: every network builds, with the output layer its task needs."""
+"""The network registry: every network builds for its inputs, and matches SPEC.md's Networks table layer by layer.
+
+The table below is SPEC's, transcribed by hand: each hidden layer with its
+units or filters, activation, initialisers, bias, kernel, stride, padding and
+pooling, then the output layer the task asks for.  A network added to the
+registry fails `test_every_network_has_a_row` until its row is written here.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +24,6 @@ def test_every_network_builds_for_its_inputs(name):
     outputs = model(np.zeros((3, *{FEATURE_VECTORS: (2,), PIXEL_VECTORS: (784,), IMAGES: (28, 28, 1)}[takes]),
                              "float32"))
     assert outputs.shape[0] == 3
-
-
-@pytest.mark.parametrize("task, classes, units, activation", [
-    ("regression", 2, 1, "linear"), ("binary", 2, 1, "sigmoid"), ("multiclass", 10, 10, "softmax"),
-])
-def test_the_output_layer_follows_the_task(task, classes, units, activation):
-    output = build_model("deep8", (2,), task, classes).layers[-1]
-    assert (output.units, output.activation.__name__) == (units, activation)
 
 
 def test_the_course_networks_have_the_course_shapes():
@@ -50,3 +48,97 @@ def test_image_networks_refuse_feature_vectors():
 def test_unknown_network_names_the_closest():
     with pytest.raises(UsageError, match="unknown model 'hiden2'; did you mean 'hidden2'"):
         get_network("hiden2")
+
+
+GLOROT, ZEROS = ("GlorotUniform", {}), ("Zeros", {})
+# `kernel_initializer="random_normal"` is Keras's RandomNormal() with its defaults.
+RANDOM_NORMAL = ("RandomNormal", {"mean": 0.0, "stddev": 0.05})
+
+
+def dense(units, activation, kernel_initializer=GLOROT):
+    return {"class": "Dense", "units": units, "activation": activation, "use_bias": True,
+            "kernel_initializer": kernel_initializer, "bias_initializer": ZEROS}
+
+
+def conv5x5(filters):
+    return {"class": "Conv2D", "filters": filters, "kernel_size": (5, 5), "strides": (1, 1), "padding": "valid",
+            "activation": "relu", "use_bias": True, "kernel_initializer": GLOROT, "bias_initializer": ZEROS}
+
+
+AVERAGE_POOL_2 = {"class": "AveragePooling2D", "pool_size": (2, 2), "strides": (2, 2), "padding": "valid"}
+FLATTEN = {"class": "Flatten"}
+
+# SPEC's "layers" column without the output layer, which follows the task.
+HIDDEN_LAYERS = {
+    "neuron": [],
+    "hidden2": [dense(2, "sigmoid")],
+    "deep8": [dense(8, "relu")] * 3,
+    "mlp": [dense(256, "relu")] * 3,
+    "mlp512": [dense(512, "relu")],
+    "dense128": [FLATTEN, dense(128, "relu")],
+    "lenet5": [conv5x5(6), AVERAGE_POOL_2, conv5x5(16), AVERAGE_POOL_2, FLATTEN, dense(120, "relu"),
+               dense(84, "relu")],
+    "softmax2": [dense(4, "relu", kernel_initializer=RANDOM_NORMAL)],
+}
+
+# SPEC's "used with" column: (input shape the dataset gives, task, classes), and the parameter
+# count worked out by hand from the layer sizes.
+MNIST = (28, 28, 1)
+COURSE_USES = {
+    "neuron": [((1,), "binary", 2, 1 + 1), ((2,), "binary", 2, 2 + 1), ((1,), "regression", 2, 1 + 1)],
+    "hidden2": [((1,), "binary", 2, 7), ((2,), "binary", 2, 2 * 2 + 2 + 2 + 1)],  # 1-2-1: the course's 7
+    "deep8": [((2,), "binary", 2, (2 * 8 + 8) + 2 * (8 * 8 + 8) + (8 + 1))],
+    "mlp": [(MNIST, "multiclass", 10, (784 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 10 + 10))],
+    "mlp512": [(MNIST, "multiclass", 10, (784 * 512 + 512) + (512 * 10 + 10))],
+    "dense128": [(MNIST, "multiclass", 10, (784 * 128 + 128) + (128 * 10 + 10))],
+    # conv 6 x (5*5*1 + 1); conv 16 x (5*5*6 + 1); 4*4*16 -> 120 -> 84 -> 10
+    "lenet5": [(MNIST, "multiclass", 10, 6 * 26 + 16 * 151 + (256 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10))],
+    "softmax2": [((3,), "multiclass", 2, (3 * 4 + 4) + (4 * 2 + 2))],
+}
+# What the network sees: flat networks take images as 784-vectors.
+MODEL_INPUT = {"mlp": (784,), "mlp512": (784,)}
+
+
+def output_layer(task, classes):
+    if task == "regression":
+        return dense(1, "linear")
+    return dense(1, "sigmoid") if task == "binary" else dense(classes, "softmax")
+
+
+DESCRIBED_KEYS = ("units", "filters", "kernel_size", "strides", "padding", "pool_size", "activation", "use_bias",
+                  "kernel_initializer", "bias_initializer")
+INITIALIZER_KEYS = ("mean", "stddev", "minval", "maxval", "scale", "mode", "distribution", "value")
+
+
+def describe(layer) -> dict:
+    """A built layer in the table's terms: its class and every setting above that it has."""
+    config = layer.get_config()
+    described = {"class": type(layer).__name__}
+    for key in DESCRIBED_KEYS:
+        if key in config:
+            value = config[key]
+            if isinstance(value, dict):  # a serialized initializer
+                value = (value["class_name"],
+                         {name: setting for name, setting in value["config"].items() if name in INITIALIZER_KEYS})
+            described[key] = value
+    return described
+
+
+def test_every_network_has_a_row():
+    assert set(NETWORKS) == set(HIDDEN_LAYERS) == set(COURSE_USES)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_network_matches_the_table_layer_by_layer(name):
+    for input_shape, task, classes, parameters in COURSE_USES[name]:
+        model = build_model(name, input_shape, task, classes)
+        assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [output_layer(task, classes)]
+        assert model.input_shape == (None, *MODEL_INPUT.get(name, input_shape))
+        assert model.count_params() == parameters
+
+
+@pytest.mark.parametrize("task, classes", [("regression", 2), ("binary", 2), ("multiclass", 3)])
+def test_the_output_layer_follows_the_task(task, classes):
+    model = build_model("deep8", (2,), task, classes)
+    assert describe(model.layers[-1]) == output_layer(task, classes)
+    assert model.output_shape == (None, 1 if task != "multiclass" else classes)

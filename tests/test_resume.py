@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -71,47 +72,69 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(invoke, fit_json, tmp
     assert resumed["metrics"] == straight["metrics"]
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_last_chunk(invoke, fit_json, tmp_path, monkeypatch, interrupt_at):
-    args = ["beans7-neuron", "--epochs", 300, "--seed", 2]
-    out = tmp_path / "stopped"
-    interrupt_at(2, times=2)
-    result = invoke("fit", *args, "--out", out, exit_code=130)
+def test_second_signal_stops_at_once_inside_the_epoch(invoke, fit_json, tmp_path, monkeypatch):
+    """A SIGINT after batch 2 of epoch 3 asks to stop when that epoch ends; a second one after batch 5 stops
+    right there: no further batch runs, and the checkpoint is that of epoch 2, the last whole one."""
+    args = ["beans7-neuron", "--epochs", 5, "--engine", "fit", "--seed", 2]  # 10 batches an epoch
+    batches_run = []
+
+    class SignalsAtBatches(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            batches_run.append((self.epoch + 1, batch + 1))
+            if batches_run[-1] in ((3, 2), (3, 5)):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    fit = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", lambda model, *positional, callbacks=(), **named: fit(
+        model, *positional, callbacks=[*callbacks, SignalsAtBatches()], **named))
+    result = invoke("fit", *args, "--out", tmp_path / "stopped", exit_code=130)
     monkeypatch.undo()
-    run_dir = only_run(out)
-    assert "resume with: beanstrain fit --resume" in result.output
-    assert config_of(run_dir)["state"] == "interrupted"
+    assert batches_run[-1] == (3, 5)
+    run_dir = only_run(tmp_path / "stopped")
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: interrupted; checkpoint after epoch 2 saved; resume with: beanstrain fit --resume {run_dir}")
+    config = config_of(run_dir)
+    assert config["state"] == "interrupted" and config["checkpoint_epoch"] == 2
     invoke("fit", "--resume", run_dir, "--quiet")
     assert_same_model(run_dir, fit_json(*args)["run_dir"])
 
 
-def _start(arguments, stderr_path: Path):
+HOOKED_CLI = Path(__file__).parent / "hooked_beanstrain.py"
+
+
+def _start(arguments, stderr_path: Path, **hooks):
+    """`beanstrain fit ARGUMENTS` in a new process, with the test hooks of tests/hooked_beanstrain.py."""
     stderr = open(stderr_path, "w")
-    return subprocess.Popen([sys.executable, "-m", "beanstrain", "fit", *map(str, arguments)],
-                            stdout=subprocess.DEVNULL, stderr=stderr), stderr
+    environment = {**os.environ, **{name: str(value) for name, value in hooks.items()}}
+    return subprocess.Popen([sys.executable, str(HOOKED_CLI), "fit", *map(str, arguments)],
+                            stdout=subprocess.DEVNULL, stderr=stderr, env=environment), stderr
 
 
-def _wait_until_training(process, out: Path, stderr_path: Path, timeout=180.0) -> Path:
-    """Until config.json says running and the progress display has shown an epoch."""
+def _wait_for(path: Path, process, stderr_path: Path, timeout=180.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not path.exists():
         assert process.poll() is None, stderr_path.read_text()
-        configs = list(out.glob("*/*/config.json"))
-        if configs and "epoch " in stderr_path.read_text():
-            if json.loads(configs[0].read_text())["state"] == "running":
-                return configs[0].parent
+        assert time.monotonic() < deadline, "the run did not reach the epoch in time"
         time.sleep(0.05)
-    raise AssertionError("the run did not start training in time")
 
 
 @pytest.mark.parametrize("number, arguments", [
-    (signal.SIGINT, ["beans4-hidden2", "--epochs", 6000]),
-    (signal.SIGTERM, ["beans4-hidden2", "--epochs", 40, "--engine", "fit"]),
+    (signal.SIGINT, ["beans4-hidden2", "--epochs", 400]),  # 4000 steps: the compiled engine
+    (signal.SIGTERM, ["beans4-hidden2", "--epochs", 8, "--engine", "fit"]),
 ], ids=["SIGINT-compiled", "SIGTERM-fit"])
 def test_signal_to_a_real_process_then_resume(invoke, fit_json, tmp_path, number, arguments):
-    out, stderr_path = tmp_path / "stopped", tmp_path / "stderr.txt"
-    process, stderr = _start([*arguments, "--out", out], stderr_path)
+    """The process waits at the first chunk end from epoch 3 on (a test hook) until the signal sent from
+    here reaches it, so the signal always lands while the run has epochs left."""
+    out, stderr_path, ready = tmp_path / "stopped", tmp_path / "stderr.txt", tmp_path / "ready"
+    process, stderr = _start([*arguments, "--out", out], stderr_path, BEANSTRAIN_TEST_WAIT_AT=3,
+                             BEANSTRAIN_TEST_READY=ready)
     try:
-        run_dir = _wait_until_training(process, out, stderr_path)
+        _wait_for(ready, process, stderr_path)
+        run_dir = only_run(out)
+        assert config_of(run_dir)["state"] == "running"
         process.send_signal(number)
         assert process.wait(timeout=120) == 130, stderr_path.read_text()
     finally:
@@ -121,11 +144,38 @@ def test_signal_to_a_real_process_then_resume(invoke, fit_json, tmp_path, number
     assert last_line.startswith(f"Error: {number.name}: stopped after epoch ")
     assert last_line.endswith(f"resume with: beanstrain fit --resume {run_dir}")
     config = config_of(run_dir)
-    assert config["state"] == "interrupted" and config["checkpoint_epoch"] < arguments[2]
+    assert config["state"] == "interrupted" and 3 <= config["checkpoint_epoch"] < arguments[2]
+    if "fit" in arguments:  # the fit engine stops after the current epoch
+        assert config["checkpoint_epoch"] == 3
 
     invoke("fit", "--resume", run_dir, "--quiet")
     assert config_of(run_dir)["state"] == "finished"
     assert_same_model(run_dir, fit_json(*arguments)["run_dir"])
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_periodic_checkpoint(invoke, fit_json, tmp_path):
+    """No handler runs on SIGKILL: the run stays `running`, and `--resume` continues it from the checkpoint
+    the running job wrote on its own (its interval shortened by the hook, the kill right after a write)."""
+    arguments = ["beans4-hidden2", "--epochs", 8, "--engine", "fit"]
+    out, stderr_path = tmp_path / "killed", tmp_path / "stderr.txt"
+    process, stderr = _start([*arguments, "--out", out, "--quiet"], stderr_path, BEANSTRAIN_TEST_KILL_AFTER=3)
+    try:
+        assert process.wait(timeout=300) == -signal.SIGKILL, stderr_path.read_text()
+    finally:
+        process.kill()
+        stderr.close()
+    run_dir = only_run(out)
+    config = config_of(run_dir)
+    saved = json.loads((run_dir / "checkpoint.json").read_text())["epoch"]
+    assert config["state"] == "running" and saved == 3  # the fit engine's chunk is one epoch
+    assert not (run_dir / runs.MODEL).exists()
+
+    resumed = json.loads(invoke("fit", "--resume", run_dir, "--json", "--quiet").stdout)
+    config = config_of(run_dir)
+    assert config["state"] == "finished" and config["resumed"][0]["from_epoch"] == saved
+    straight = fit_json(*arguments)
+    assert_same_model(run_dir, straight["run_dir"])
+    assert resumed["metrics"] == straight["metrics"]
 
 
 def test_resuming_a_finished_run_is_refused(invoke, fit_json):
@@ -135,25 +185,36 @@ def test_resuming_a_finished_run_is_refused(invoke, fit_json):
 
 
 @pytest.mark.parametrize("engine", ["compiled", "fit"])
-def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, tmp_path, engine):
-    out = tmp_path / "runs"
-    result = invoke("fit", "--dataset", "beans1", "--model", "neuron", "--optimizer", "sgd", "--learning-rate",
-                    "1e6", "--epochs", "50", "--engine", engine, "--out", out, "--quiet", exit_code=1)
+def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_json, tmp_path, monkeypatch, engine):
+    """SGD at 0.85 on beans1 is just past its stable rate: the loss grows for some twenty epochs, then
+    overflows well after the first chunks. The run stops at that epoch and keeps the weights of the last
+    finite chunk, which are those of a run of that many epochs, not the initial ones."""
+    from beanstrain.engines import compiled as train
+
+    monkeypatch.setattr(train, "CHUNK_SECONDS", 1e9)  # compiled chunks of 1, 1, 10, 100... epochs
+    args = ["--dataset", "beans1", "--model", "neuron", "--optimizer", "sgd", "--learning-rate", "0.85",
+            "--engine", engine]
+    out = tmp_path / "diverged"
+    result = invoke("fit", *args, "--epochs", 300, "--out", out, "--quiet", exit_code=1)
     assert len(result.output.strip().splitlines()) == 1
     message = result.output
     run_dir = only_run(out)
     config = config_of(run_dir)
     assert config["state"] == "diverged"
-    diverged = config["diverged_epoch"]
+    diverged, saved = config["diverged_epoch"], config["checkpoint_epoch"]
     assert f"diverged at epoch {diverged}" in message and "lower --learning-rate" in message
-    saved = config["checkpoint_epoch"]
-    assert saved is not None and saved < diverged
-    assert f"kept in {checkpoint_arrays(run_dir)}" in message
-    with np.load(checkpoint_arrays(run_dir), allow_pickle=False) as archive:
-        assert all(np.all(np.isfinite(archive[name])) for name in archive.files)
-        assert len(archive["history"]) == saved
+    assert f"weights after epoch {saved}" in message and f"kept in {checkpoint_arrays(run_dir)}" in message
+    # compiled: the chunk of epochs 13-112 diverged, so the last finite chunk ended at 12; fit: each epoch
+    assert saved == (12 if engine == "compiled" else diverged - 1) and 13 < diverged < 112
     assert (run_dir / runs.HISTORY).read_text().count("\n") == diverged + 1
     assert not (run_dir / runs.MODEL).exists()
+    straight = keras.saving.load_model(Path(fit_json(*args, "--epochs", saved)["run_dir"]) / runs.MODEL)
+    with np.load(checkpoint_arrays(run_dir), allow_pickle=False) as archive:
+        assert len(archive["history"]) == saved
+        assert all(np.all(np.isfinite(archive[name])) for name in archive.files)
+        kept = [archive[f"weight_{index}"] for index in range(len(straight.get_weights()))]
+    for mine, theirs in zip(kept, straight.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
     refused = invoke("fit", "--resume", run_dir, exit_code=2)
     assert "would diverge again" in refused.output
     not_evaluated = invoke("eval", run_dir, exit_code=1)

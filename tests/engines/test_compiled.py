@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beanstrain.data import generate
-from beanstrain.engines import TrainData
+from beanstrain.engines import TrainData, compiled
 from beanstrain.engines.compiled import CompiledTrainer
 from beanstrain.engines.order import epoch_permutation
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
@@ -21,7 +21,7 @@ from beanstrain.objectives import encode_targets, make_accuracy_metric, make_los
     ],
 )
 def test_compiled_loop_matches_keras_fit(twins, dataset, model, loss, optimizer, rate, batch):
-    """Same initial weights, same batch order: the weights agree after several epochs."""
+    """Same initial weights, same batch order: the weights, losses and accuracies agree after several epochs."""
     x, y = generate(dataset, 60, 0.0, seed=1)
     task = "multiclass" if y.ndim == 2 else "binary"
     targets = encode_targets(y, task, loss, 2)
@@ -33,15 +33,18 @@ def test_compiled_loop_matches_keras_fit(twins, dataset, model, loss, optimizer,
 
     fit_model.compile(optimizer=make_optimizer(optimizer, rate), loss=make_loss(loss),
                       metrics=[make_accuracy_metric(task, loss)])
-    fit_losses = []
+    fit_losses, fit_accuracies = [], []
     for epoch in range(6):
         order = epoch_permutation(11, epoch, len(x))
         logs = fit_model.fit(x[order], targets[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
         fit_losses.append(logs.history["loss"][0])
+        fit_accuracies.append(logs.history["accuracy"][0])
 
     for compiled_weight, fit_weight in zip(compiled_model.get_weights(), fit_model.get_weights()):
         np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(history.column("loss"), fit_losses, rtol=1e-4)
+    # Counted over every sample of the epoch, the last partial batch's included.
+    np.testing.assert_allclose(history.column("accuracy"), fit_accuracies, atol=1e-6)
     assert not np.allclose(compiled_model.get_weights()[0], twins(model, x.shape[1:], task, 2)[0].get_weights()[0])
 
 
@@ -61,13 +64,21 @@ def test_history_has_one_finite_row_per_epoch(twins):
     np.testing.assert_allclose(values[-1, 2:], [loss, accuracy], rtol=1e-5)
 
 
-def test_divergence_stops_the_loop(twins):
-    x, y = generate("beans1", 50, 0.0, seed=0)
+def test_divergence_in_a_later_chunk_stops_at_that_epoch(twins, monkeypatch):
+    """SGD just past its stable rate: the loss grows for a few dozen epochs, then overflows inside the
+    fourth chunk (epochs 13 to 112); the loop stops at that epoch, not at the chunk's end."""
+    monkeypatch.setattr(compiled, "CHUNK_SECONDS", 1e9)  # chunks of 1, 1, 10, 100... whatever the machine's pace
+    x, y = generate("beans1", 100, 0.0, seed=0)
     model, _ = twins("neuron", (1,), "regression", 2)
-    data = TrainData(x * 1e3, encode_targets(y, "regression", "mse", 2))
-    history = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 10.0), data, 10, 0, None).run(0, 500)
-    assert history.diverged_at() is not None
-    assert history.epochs_done == history.diverged_at() < 500
+    trainer = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.8),
+                              TrainData(x, encode_targets(y, "regression", "mse", 2)), 10, 0, None)
+    chunk_ends = []
+    history = trainer.run(0, 500, on_chunk=lambda epoch, history: chunk_ends.append(epoch))
+    diverged = history.diverged_at()
+    assert chunk_ends[:3] == [1, 2, 12] and 12 + 1 < diverged < 112
+    assert history.epochs_done == diverged and chunk_ends[-1] == diverged
+    losses = history.column("loss")
+    assert np.all(np.isfinite(losses[:-1])) and losses[diverged - 2] > 100 * losses[0]
 
 
 def test_compiled_loop_gives_the_same_run_with_and_without_xla(twins):
