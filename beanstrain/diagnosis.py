@@ -2,10 +2,13 @@
 
     >>> evidence = Evidence(losses=[0.4572, 0.5, 0.5], outputs=np.ones((4, 1)), targets=np.array([0, 1, 0, 1]),
     ...                     accuracy_kind="binary", test_accuracy=0.5, learning_rate=1e6, output_activation="sigmoid")
-    >>> dead_ends(evidence, relu_check=lambda: ([], 0))[0]
-    'predictions constant over the test set (spread 0 of 1); likely cause: a learning rate far too high
-     (1e+06): the outputs are pinned at 0 or 1, where the sigmoid has no gradient; try one 100 to 10000
-     times lower'
+    >>> warnings = dead_ends(evidence, relu_check=lambda: ([], 0))
+    >>> len(warnings)
+    3
+    >>> print(warnings[0])  # doctest: +NORMALIZE_WHITESPACE
+    predictions constant over the test set (spread 0 of 1); likely cause: a learning rate far too high
+    (1e+06): the outputs are pinned at 0 or 1, where the sigmoid has no gradient; try one 100 to 10000
+    times lower
 
 `beanstrain fit --dataset spiral --model deep8 --learning-rate 1e6` ends with
 no NaN (the divergence check never fires) and a loss sitting at 0.5 from the

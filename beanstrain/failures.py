@@ -1,10 +1,16 @@
 """What a run does when it cannot finish: record its state, keep what it can, and say so in one line.
 
-    >>> with recording_failure(run_dir, progress, lambda: keeper):
-    ...     train_and_save()
-    RunError: no space left on device writing model.keras in runs/beans4-hidden2/20261124-081145-1;
-    history.csv and the checkpoint after epoch 300 were saved and the run is marked failed; free some
-    space and resume with: beanstrain fit --resume runs/beans4-hidden2/20261124-081145-1
+`recording_failure(run_dir, progress, keeper)` wraps a run's training and saving.  On a full disk
+the line it raises reads, for example: `no space left on device writing model.keras in RUN;
+history.csv and the checkpoint after epoch 300 were saved and the run is marked failed; free some
+space and resume with: beanstrain fit --resume RUN`.  Its clauses come from here:
+
+    >>> import errno
+    >>> full = OSError(errno.ENOSPC, "No space left on device")
+    >>> reason(full), remedy(full)
+    ('no space left on device', 'free some space')
+    >>> remedy(OSError(errno.EACCES, "Permission denied"))
+    'make the run folder writable'
 
 The first failure is the one told.  A failure while handling it (the
 checkpoint, or config.json itself, cannot be written either, as on a full

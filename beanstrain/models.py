@@ -166,8 +166,11 @@ def fitting_datasets(name: str) -> list[str]:
 def check_fits(name: str, dataset: str) -> None:
     """Refuse a network that cannot take what a dataset gives, naming what would fit; reads no data.
 
-    >>> check_fits("hidden2", "mnist")
-    UsageError: model 'hidden2' takes feature vectors, and mnist gives 784-vectors or 28x28 images; ...
+    >>> check_fits("hidden2", "beans4")
+    >>> check_fits("hidden2", "mnist")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    beanstrain.errors.UsageError: model 'hidden2' takes feature vectors, and mnist gives 784-vectors or ...
     """
     takes, gives = get_network(name).takes, get_dataset(dataset).gives
     if takes in gives:

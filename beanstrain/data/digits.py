@@ -101,8 +101,17 @@ def read_digit(path: str | Path, invert: bool | None = None, center: bool = True
     `dataset` names the set whose framing to copy (FRAMINGS): a shirt for a
     Fashion-MNIST network fills the frame rather than a 20x20 box.
 
-    >>> image, inverted = read_digit("seven.png", invert=False, center=False)
-    >>> image, inverted = read_digit("shirt.jpg", dataset="fashion-mnist")
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "shirt.png"
+    >>> shirt = Image.new("L", (200, 200), "white")
+    >>> shirt.paste(0, (40, 30, 160, 180))                      # a dark garment on white
+    >>> shirt.save(path)
+    >>> image, inverted = read_digit(path, dataset="fashion-mnist")
+    >>> inverted, image.shape
+    (True, (28, 28))
+    >>> image, inverted = read_digit(path, invert=False, center=False)   # only resized to 28x28
+    >>> inverted, round(float(image[0, 0]), 2)
+    (False, 1.0)
     """
     path = Path(path).expanduser()
     grey = _load_grey(path)
@@ -130,7 +139,10 @@ def looks_dark_on_light(grey: np.ndarray) -> bool:
 def picture_thumbnail(path: str | Path, side: int = 112) -> np.ndarray:
     """The picture as the person gave it, in colour (uint8 RGB), shrunk to fit side x side: for `predict --plot`.
 
-    >>> picture_thumbnail("my_seven.jpg").shape
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tall.png"
+    >>> Image.new("RGB", (300, 400), "white").save(path)
+    >>> picture_thumbnail(path).shape
     (112, 84, 3)
     """
     def shrink(image: Image.Image) -> np.ndarray:
