@@ -280,6 +280,7 @@ class EpochRun:
     peak_mib: float | None = None
 
 
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 LENET = Case("fashion-lenet5", "fashion-mnist", "lenet5", 3, 1024, None, None,
              ["--loss", "categorical_crossentropy", "--validation-split", "0"])
 # (label, TF_ENABLE_ONEDNN_OPTS) of the two baselines.
@@ -447,8 +448,15 @@ def main(argv=None) -> int:
                         help="only time LeNet-5 under each thread, oneDNN, feeding and layout setting tried")
     options = parser.parse_args(argv)
     if options.lenet_settings:
+        if not os.path.isdir(FASHION_MNIST):
+            print(f"no LeNet-5 settings to time: {FASHION_MNIST} is absent (Debian package dataset-fashion-mnist)")
+            return 1
         print(f"machine: {machine()}")
-        print("\n".join(lenet_settings(options.repeat)))
+        try:
+            print("\n".join(lenet_settings(options.repeat)))
+        except RuntimeError as error:
+            print(f"LeNet-5 settings: not measured: {error}")
+            return 1
         return 0
     baseline_epochs = 20 if options.quick else options.baseline_epochs
 
@@ -459,9 +467,8 @@ def main(argv=None) -> int:
     with_lenet = False
     if options.quick or options.no_mnist:
         print("skipping lenet5 on Fashion-MNIST (--quick / --no-mnist)")
-    elif not os.path.isdir("/usr/share/datasets/fashion-mnist"):
-        print("skipping lenet5 on Fashion-MNIST: /usr/share/datasets/fashion-mnist is absent "
-              "(Debian package dataset-fashion-mnist)")
+    elif not os.path.isdir(FASHION_MNIST):
+        print(f"skipping lenet5 on Fashion-MNIST: {FASHION_MNIST} is absent (Debian package dataset-fashion-mnist)")
     else:
         with_lenet = True
 
