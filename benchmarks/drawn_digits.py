@@ -27,7 +27,7 @@ Two forms of the same images are trained and measured:
   form), 8,000 and 2,000 of them, trained as `mnist-lenet`: digit shapes with
   strokes, but printed, not handwritten, and so far easier than MNIST.
 
-The first 200 test images (`--shown`) of each form are saved the two ways issue 8 names
+The first 200 test images (`--shown`) of each form are saved the two ways a person gives them
 (tests/drawings.py): a paint program's 112x112 drawing (dark on white, PNG or
 BMP, some RGB) and a phone photo (150-400 px, grey noisy paper, off centre at
 45-80% of the frame, strokes thicker or thinner, blue ink, JPEG quality 70).
