@@ -161,7 +161,7 @@ def test_a_convolution_channel_is_dead_only_when_it_is_zero_everywhere():
 
 
 def test_the_issue_command_warns_but_finishes(invoke, tmp_path):
-    """`fit --dataset spiral --model deep8 --learning-rate 1e6` (issue 8): loss stuck at 0.5, exit 0."""
+    """`fit --dataset spiral --model deep8 --learning-rate 1e6`: loss stuck at 0.5, exit 0."""
     result = invoke("fit", "--dataset", "spiral", "--model", "deep8", "--learning-rate", "1e6", "--epochs", 5,
                     "--out", tmp_path, "--quiet", "--json")
     summary = json.loads(result.stdout)
