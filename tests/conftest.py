@@ -107,3 +107,11 @@ def trained_run(runner, tmp_path_factory):
     result = runner.invoke(cli, ["fit", "beans7-neuron", "--epochs", "3", "--out", str(out), "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     return Path(json.loads(result.stdout)["run_dir"])
+
+
+@pytest.fixture
+def no_pictures(monkeypatch):
+    """Runs draw no pictures, for tests of everything else a run writes (and of cases that may train)."""
+    from beanstrain import session
+
+    monkeypatch.setattr(session, "draw_pictures", lambda *args: [])

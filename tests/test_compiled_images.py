@@ -14,19 +14,15 @@ from beanstrain.devices import load_keras
 from beanstrain.data import load_dataset
 from beanstrain.models import model_inputs
 from beanstrain.engines.compiled import EVAL_SLICE
-from mnist_files import blob_splits, isolate_image_data, write_npz
+from mnist_files import blob_splits, write_npz
 
 keras = load_keras()
 TRAIN_IMAGES, VALIDATION_SPLIT = 2300, 0.9
 HELD_OUT = round(TRAIN_IMAGES * VALIDATION_SPLIT)  # 2070: one whole slice of 2048 and a partial one
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    isolate_image_data(tmp_path, monkeypatch)
-    from beanstrain import session as pipeline
-
-    monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])  # not under test here
+# The pictures are not under test here.
+pytestmark = pytest.mark.usefixtures("isolated", "no_pictures")
 
 
 def test_compiled_loop_on_images_reports_the_figures_of_keras_evaluate(fit_json, tmp_path):

@@ -18,13 +18,6 @@ from mnist_files import isolate_image_data, write_npz
 keras = load_keras()
 
 
-@pytest.fixture
-def no_pictures(monkeypatch):
-    from beanstrain import session as pipeline
-
-    monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])
-
-
 # Multiclass runs: tests/test_compiled_images.py.
 @pytest.mark.parametrize("recipe", ["beans4-hidden2", "beans1-neuron"])
 def test_metrics_json_is_keras_evaluate_of_the_saved_model(invoke, fit_json, no_pictures, recipe):

@@ -86,14 +86,6 @@ def fit_mnist(data, out: Path):
     return ["fit", "--dataset", "mnist", "--model", "mlp", "--epochs", "1", "--quiet", "--data", data, "--out", out]
 
 
-@pytest.fixture
-def no_pictures(monkeypatch):
-    """A flip can leave the data valid, and then the case trains; its pictures are not under test."""
-    from beanstrain import session as pipeline
-
-    monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])
-
-
 def assert_refused_or_trained(runner, args, out: Path):
     """Refused before any run folder exists, or (data still valid after a flip) trained."""
     result = assert_own_error(runner, [*args], allowed=(0, 1, 2))

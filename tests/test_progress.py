@@ -18,13 +18,6 @@ from beanstrain.devices import load_tensorflow
 from beanstrain.progress import Progress
 
 
-@pytest.fixture
-def no_pictures(monkeypatch):
-    from beanstrain import session as pipeline
-
-    monkeypatch.setattr(pipeline, "draw_pictures", lambda *args: [])
-
-
 def expected_device(choice: str) -> tuple[str, str]:
     """(kind, name) as TensorFlow and /proc/cpuinfo tell them, for --device auto or cpu."""
     tf = load_tensorflow()
