@@ -25,7 +25,7 @@ import contextlib
 import errno
 from pathlib import Path
 
-from beanstrain import runs
+from beanstrain import files, runs
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 
 
@@ -37,7 +37,7 @@ def reason(error: BaseException, run_dir: Path | None = None) -> str:
     text = error.strerror[:1].lower() + error.strerror[1:]
     if run_dir is None:
         return text
-    written = runs.written_file(error)
+    written = files.written_file(error)
     path = written or (Path(error.filename) if error.filename else None)
     verb = "writing" if written else "on"
     if path is not None and path.parent == Path(run_dir):
@@ -75,7 +75,7 @@ def checkpoint_on_disk(run_dir: Path) -> int | None:
     if not has_checkpoint(Path(run_dir)):
         return None
     try:
-        return int(runs.read_json(Path(run_dir) / CHECKPOINT_INFO)["epoch"])
+        return int(files.read_json(Path(run_dir) / CHECKPOINT_INFO)["epoch"])
     except (RunError, KeyError, TypeError, ValueError):
         return None
 
@@ -130,7 +130,7 @@ def record_failure(run_dir: Path, error: BaseException, keeper) -> BaseException
     saved_epoch = None
     from beanstrain.checkpoints import is_checkpoint_file
 
-    written = runs.written_file(error)
+    written = files.written_file(error)
     if keeper is not None and not (written is not None and is_checkpoint_file(written.name)):
         saved_epoch = try_save_checkpoint(keeper, notes)
         if notes:

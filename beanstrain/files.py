@@ -86,8 +86,13 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(data) -> str:
+    """The text every JSON file of a run holds: indented, keys in the order given, a final newline."""
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, data) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(data))
 
 
 def read_json(path: Path) -> dict:

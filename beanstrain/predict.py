@@ -79,7 +79,7 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     return run_dir, config
 
 
-def predict_images(files: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
+def predict_images(paths: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
     from beanstrain.data import get_dataset
     from beanstrain.evaluation import load_run_model, predictor
@@ -89,7 +89,7 @@ def predict_images(files: list[str], target: str | None, out: Path, invert: bool
     class_names = get_dataset(recipe["dataset"]).class_names
     model = load_run_model(run_dir, config)
     results, images = [], []
-    for file in files:
+    for file in paths:
         try:
             image, inverted = read_digit(file, invert=invert, dataset=recipe["dataset"])
         except (UsageError, RunError) as error:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import json
 import os
 import shlex
 import tempfile
@@ -38,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 from beanstrain.errors import RunError, UsageError
-from beanstrain.files import read_json, write_csv, write_json, write_text, written_file  # noqa: F401 (written_file: the failure reports')
+from beanstrain.files import json_text, read_json, write_csv, write_json, write_text
 
 RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
 CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.csv", "model.keras", "eval.json"
@@ -122,7 +121,7 @@ def set_state(run_dir: Path, state: str, **fields) -> dict:
     config.update(fields, state=state)
     if state != RUNNING:
         config["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+    text = json_text(config)
     try:
         write_text(run_dir / CONFIG, text)
     except OSError as error:

@@ -319,8 +319,8 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
     predict = predictor(load_run_model(run_dir, config), recipe.model)
     try:
         columns, rows = runs.read_history(run_dir / runs.HISTORY)
-        metrics = runs.read_json(run_dir / runs.METRICS)
-    except (OSError, ValueError, StopIteration) as error:
+        metrics = files.read_json(run_dir / runs.METRICS)
+    except (OSError, ValueError, StopIteration, RunError) as error:
         raise RunError(f"{run_dir} cannot be redrawn: {failures.first_line(error)}; train again") from None
     unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
                                                                  columns, rows))

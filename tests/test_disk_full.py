@@ -69,9 +69,10 @@ def failing_writes(monkeypatch):
         @contextlib.contextmanager
         def atomic_path(path):
             with original(path) as temporary:
-                # A checkpoint's arrays file is named after its epoch (checkpoint-<epoch>.npz).
-                name = "checkpoint.npz" if is_checkpoint_file(Path(path).name) and Path(path).suffix == ".npz" \
-                    else Path(path).name
+                # A checkpoint's arrays file is named after its epoch: one name stands for them all.
+                name = Path(path).name
+                if is_checkpoint_file(name) and name.endswith(".npz"):
+                    name = "checkpoint-<epoch>.npz"
                 seen[name] = seen.get(name, 0) + 1
                 if name in names and seen[name] > skip.get(name, 0):
                     Path(temporary).write_bytes(b"half a file")
@@ -117,7 +118,7 @@ def test_a_result_that_cannot_be_written_marks_the_run_failed_and_resume_finishe
     invoke("fit", "--resume", run_dir, "--quiet")
     assert config_of(run_dir)["state"] == "finished"
     assert sorted(path.name for path in run_dir.glob("*.png")) == sorted(TOY_PICTURES)
-    assert not (run_dir / "checkpoint.npz").exists()
+    assert not [path for path in run_dir.iterdir() if is_checkpoint_file(path.name)]
     # Resuming from the checkpoint after the last epoch trains nothing more: the model is the one a run
     # that never failed saves.
     clean = json.loads(invoke("fit", *RECIPE, "--out", tmp_path / "clean", "--quiet", "--json").stdout)
@@ -148,7 +149,7 @@ def test_a_picture_that_cannot_be_written_leaves_a_finished_run_and_resume_draws
     config = config_of(run_dir)
     assert config["state"] == "finished" and config["pictures_missing"] is True
     assert config["pictures"] == drawn
-    assert not (run_dir / "checkpoint.npz").exists()
+    assert not [path for path in run_dir.iterdir() if is_checkpoint_file(path.name)]
     assert_no_temporaries(run_dir)
     evaluated = json.loads(invoke("eval", run_dir, "--json").stdout)  # the model is usable as it is
     assert evaluated["metrics"] == json.loads((run_dir / "metrics.json").read_text())["test"]
@@ -167,10 +168,10 @@ def test_a_picture_that_cannot_be_written_leaves_a_finished_run_and_resume_draws
 
 def test_a_checkpoint_that_cannot_be_written_either_does_not_hide_the_first_failure(
         invoke, tmp_path, failing_writes):
-    failed = failing_writes("model.keras", "checkpoint.npz")
+    failed = failing_writes("model.keras", "checkpoint-<epoch>.npz")
     line = the_one_line(invoke("fit", *RECIPE, "--out", tmp_path, "--quiet", exit_code=1))
     run_dir = only_run(tmp_path)
-    assert failed == ["model.keras", "checkpoint.npz"]
+    assert failed == ["model.keras", "checkpoint-<epoch>.npz"]
     assert line == (f"Error: no space left on device writing model.keras in {run_dir}; the checkpoint could not "
                     f"be saved either (no space left on device); history.csv was saved and the run is marked "
                     f"failed; free some space and train again")
@@ -185,10 +186,10 @@ def test_the_checkpoint_written_during_training_failing_marks_the_run_failed(
     from beanstrain import checkpoints
 
     monkeypatch.setattr(checkpoints, "SAVE_EVERY_SECONDS", 0.0)  # write one after every chunk
-    failed = failing_writes("checkpoint.npz")
+    failed = failing_writes("checkpoint-<epoch>.npz")
     line = the_one_line(invoke("fit", *RECIPE, "--out", tmp_path, "--quiet", exit_code=1))
     run_dir = only_run(tmp_path)
-    assert failed == ["checkpoint.npz"]  # not tried a second time while handling the first failure
+    assert failed == ["checkpoint-<epoch>.npz"]  # not tried a second time while handling the first failure
     assert re.fullmatch(re.escape("Error: no space left on device writing ") + r"checkpoint-\d+\.npz"
                         + re.escape(f" in {run_dir}; nothing was saved and the run is marked failed; "
                                     "free some space and train again"), line), line
@@ -221,7 +222,7 @@ def test_when_config_json_cannot_be_written_at_all_the_line_says_so(invoke, tmp_
 
 
 def test_a_diverged_run_whose_files_cannot_be_written_still_says_it_diverged(invoke, tmp_path, failing_writes):
-    failing_writes("history.csv", "checkpoint.npz")
+    failing_writes("history.csv", "checkpoint-<epoch>.npz")
     line = the_one_line(invoke("fit", "--dataset", "beans1", "--model", "neuron", "--optimizer", "sgd",
                                "--learning-rate", "1e6", "--epochs", 50, "--out", tmp_path, "--quiet", exit_code=1))
     run_dir = only_run(tmp_path)
@@ -234,7 +235,7 @@ def test_a_diverged_run_whose_files_cannot_be_written_still_says_it_diverged(inv
 
 def test_an_interrupted_run_whose_checkpoint_cannot_be_written_says_both(
         invoke, tmp_path, failing_writes, interrupt_at):
-    failing_writes("checkpoint.npz")
+    failing_writes("checkpoint-<epoch>.npz")
     interrupt_at(1)
     result = invoke("fit", "beans7-neuron", "--epochs", 50, "--engine", "fit", "--out", tmp_path, "--quiet",
                     exit_code=130)

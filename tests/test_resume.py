@@ -222,13 +222,13 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_
 
 
 def test_a_failure_during_training_marks_the_run_failed_and_keeps_a_checkpoint(invoke, tmp_path, monkeypatch):
-    from beanstrain import session as pipeline
+    from beanstrain import session
     from beanstrain.errors import RunError
 
     def no_space(*args, **kwargs):
         raise RunError("no space left on device")
 
-    monkeypatch.setattr(pipeline, "draw_pictures", no_space)
+    monkeypatch.setattr(session, "draw_pictures", no_space)
     result = invoke("fit", "beans7-neuron", "--epochs", 3, "--out", tmp_path, "--quiet", exit_code=1)
     run_dir = only_run(tmp_path)
     assert "no space left on device" in result.output and "fit --resume" in result.output
