@@ -358,10 +358,15 @@ def lenet_comparison(repeat: int, out: str) -> list[str]:
     return lines
 
 
+def _median_field(items: list, name: str):
+    """The median of one field over several measured runs, those that have it; None when none has."""
+    present = [getattr(item, name) for item in items if getattr(item, name) is not None]
+    return statistics.median(present) if present else None
+
+
 def _median_run(runs: list[EpochRun]) -> EpochRun:
     def med(name):
-        present = [getattr(run, name) for run in runs if getattr(run, name) is not None]
-        return statistics.median(present) if present else None
+        return _median_field(runs, name)
 
     return EpochRun(*(med(name) for name in ("first_epoch", "later_epoch", "total", "beyond_epochs", "accuracy")),
                     onednn=runs[0].onednn, process_seconds=med("process_seconds"), peak_mib=med("peak_mib"))
@@ -429,11 +434,7 @@ def machine() -> str:
 
 
 def median_of(values: list[Measured]) -> Measured:
-    def med(name):
-        present = [getattr(value, name) for value in values if getattr(value, name) is not None]
-        return statistics.median(present) if present else None
-
-    return Measured(med("seconds"), med("accuracy"), med("process_seconds"), med("peak_mib"))
+    return Measured(*(_median_field(values, name) for name in ("seconds", "accuracy", "process_seconds", "peak_mib")))
 
 
 def main(argv=None) -> int:

@@ -22,22 +22,10 @@ import pytest
 
 from beanstrain import files, runs
 from beanstrain.checkpoints import is_checkpoint_file
+from run_folders import config_of, only_run, run_folders
 
 TOY_PICTURES = ["data.png", "boundary.png", "surface.png", "history.png"]  # a 2-D binary set's pictures
 RECIPE = ("beans7-neuron", "--epochs", "3")
-
-
-def config_of(run_dir: Path) -> dict:
-    return json.loads((run_dir / runs.CONFIG).read_text())
-
-
-def run_folders(out: Path) -> list[Path]:
-    return [run_dir for parent in out.iterdir() for run_dir in parent.iterdir()] if out.is_dir() else []
-
-
-def only_run(out: Path) -> Path:
-    (run_dir,) = run_folders(out)
-    return run_dir
 
 
 def the_one_line(result) -> str:

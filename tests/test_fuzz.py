@@ -22,6 +22,7 @@ import pytest
 from beanstrain import files, runs
 from beanstrain.errors import RunError, UsageError
 from beanstrain.data.formats import IDX_FILES
+from mnist_files import idx_bytes
 
 SECONDS_PER_CASE = 60
 CASES_PER_KIND = 4
@@ -75,11 +76,6 @@ def tiny_mnist(seed=0):
     images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, size=30, dtype=np.uint8)
     return {"x_train": images[:20], "y_train": labels[:20], "x_test": images[20:], "y_test": labels[20:]}
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(size.to_bytes(4, "big") for size in array.shape)
-    return header + array.tobytes()
 
 
 def fit_mnist(data, out: Path):

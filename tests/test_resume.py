@@ -15,17 +15,9 @@ import pytest
 
 from beanstrain import runs
 from beanstrain.devices import load_keras
+from run_folders import config_of, only_run
 
 keras = load_keras()
-
-
-def config_of(run_dir) -> dict:
-    return json.loads((Path(run_dir) / runs.CONFIG).read_text())
-
-
-def only_run(out: Path) -> Path:
-    (run_dir,) = [path for parent in out.iterdir() for path in parent.iterdir()]
-    return run_dir
 
 
 def checkpoint_arrays(run_dir) -> Path:
