@@ -21,7 +21,7 @@ import click
 
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
-from beanstrain.errors import Interrupted, RunError, UsageError
+from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,7 +47,7 @@ class Group(click.Group):
             if not out_of_memory(error):
                 raise
             # A run has already been marked failed by then; what is left is to say so in one line.
-            detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail given"
+            detail = first_line(error) if str(error).strip() else "no detail given"
             hint = "; use fewer --samples or a smaller --batch-size" if ctx.invoked_subcommand == "fit" else ""
             raise CommandError(RunError(f"out of memory: {detail}{hint}")) from None
 

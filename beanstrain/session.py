@@ -29,7 +29,7 @@ import numpy as np
 from beanstrain import failures, files, runs
 from beanstrain.data import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
-from beanstrain.errors import RunError, UsageError
+from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
@@ -261,9 +261,15 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
                             epochs=recipe.epochs, learning_rate=recipe.learning_rate, train_seconds=train_seconds)
     if unfinished:
         raise unfinished
-    return {"run_dir": str(run_dir), "recipe": recipe.name, "device": session.device["name"],
-            "device_kind": session.device["kind"], "engine": session.engine,
-            "train_seconds": round(train_seconds, 4), "metrics": metrics, "warnings": warnings}
+    return _summary(run_dir, recipe.name, session.device, session.engine, train_seconds, metrics, warnings)
+
+
+def _summary(run_dir: Path, recipe_name: str, device: dict, engine: str | None, train_seconds: float,
+             metrics: dict, warnings: list[str]) -> dict:
+    """What `fit --json` prints for a run."""
+    return {"run_dir": str(run_dir), "recipe": recipe_name, "device": device.get("name"),
+            "device_kind": device.get("kind"), "engine": engine, "train_seconds": round(train_seconds, 4),
+            "metrics": metrics, "warnings": warnings}
 
 
 def _dead_ends(session: Session, history, test_outputs, y_test, metrics) -> list[str]:
@@ -321,17 +327,15 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
         columns, rows = runs.read_history(run_dir / runs.HISTORY)
         metrics = files.read_json(run_dir / runs.METRICS)
     except (OSError, ValueError, StopIteration, RunError) as error:
-        raise RunError(f"{run_dir} cannot be redrawn: {failures.first_line(error)}; train again") from None
+        raise RunError(f"{run_dir} cannot be redrawn: {first_line(error)}; train again") from None
     unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
                                                                  columns, rows))
     if unfinished:
         raise unfinished
-    device = config.get("device") or {}
-    return {"run_dir": str(run_dir), "recipe": recipe.name, "device": device.get("name"),
-            "device_kind": device.get("kind"), "engine": config.get("engine"),
-            "train_seconds": round(float(config.get("train_seconds") or metrics.get("train_seconds", 0.0)), 4),
-            "metrics": {split: metrics[split] for split in ("train", "test") if split in metrics},
-            "warnings": metrics.get("warnings", [])}
+    return _summary(run_dir, recipe.name, config.get("device") or {}, config.get("engine"),
+                    float(config.get("train_seconds") or metrics.get("train_seconds", 0.0)),
+                    {split: metrics[split] for split in ("train", "test") if split in metrics},
+                    metrics.get("warnings", []))
 
 
 def _device_scope(device: dict):
