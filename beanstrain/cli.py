@@ -21,6 +21,7 @@ import click
 
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
+from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 
@@ -65,6 +66,13 @@ def spoken_list(names) -> str:
     """Names as a sentence says them: "sgd, adam or rmsprop"."""
     names = list(names)
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def spoken_weights(value) -> str:
+    """A weight, or nested lists of them, to 4 decimals: "1.2037", "[[0.5, -1.25]]"."""
+    if isinstance(value, list):
+        return "[" + ", ".join(spoken_weights(item) for item in value) + "]"
+    return f"{value:.4f}"
 
 
 def emit_json(data) -> None:
@@ -131,9 +139,10 @@ def list_command(as_json):
 @click.option("--model", help="Network name (see `beanstrain list`).")
 @click.option("--epochs", type=int, help="Passes over the training set.")
 @click.option("--batch-size", type=int,
-              help="Samples per optimizer step. A batch larger than the training set is clamped to it, "
-                   "with a warning.")
-@click.option("--optimizer", help=f"{spoken_list(OPTIMIZERS)}.")
+              help="Samples per optimizer step: 1 is stochastic gradient descent, 0 the whole training set "
+                   "(full-batch). A batch larger than the training set is clamped to it, with a warning.")
+@click.option("--optimizer", help=f"{spoken_list(OPTIMIZERS)} (Keras); under --engine numpy the update rule: "
+                                  f"{spoken_list(RULES)}.")
 @click.option("--learning-rate", type=float, help="Optimizer step size (default: the recipe's, else Keras's).")
 @click.option("--loss", help=f"{spoken_list(LOSSES)}; must fit the task.")
 @click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again); "
@@ -203,6 +212,9 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         click.echo(f"trained in {summary['train_seconds']:.2f}s on {summary['device']} ({summary['engine']} engine)")
         for split, figures in summary["metrics"].items():
             click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+        if "weights" in summary:
+            click.echo("weights: " + "  ".join(f"{name}={spoken_weights(value)}"
+                                                for name, value in summary["weights"].items()))
         click.echo(f"run folder: {summary['run_dir']}")
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)

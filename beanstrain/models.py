@@ -48,6 +48,13 @@ def output_layer(task: str, num_classes: int):
     return layers.Dense(units=num_classes, activation="softmax", name="output")
 
 
+def slope(input_shape, head):
+    """The course's very first model, y = w * x: the output unit's weights alone, no bias."""
+    keras = load_keras()
+    output = keras.layers.Dense(units=head.units, activation=head.activation, use_bias=False, name="output")
+    return keras.Sequential([keras.Input(shape=input_shape), output], name="slope")
+
+
 def neuron(input_shape, head):
     keras = load_keras()
     return keras.Sequential([keras.Input(shape=input_shape), head], name="neuron")
@@ -140,6 +147,7 @@ def lenet5(input_shape, head):
 
 
 NETWORKS: dict[str, Network] = {
+    "slope": Network(slope, "y = w * x: one weight per input, no bias (the course's first model)"),
     "neuron": Network(neuron, "a single unit: sigmoid for classes, linear for regression"),
     "hidden2": Network(hidden2, "2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)"),
     "deep8": Network(deep8, "3 hidden relu layers of 8 units, then the output unit"),
@@ -178,6 +186,90 @@ def check_fits(name: str, dataset: str) -> None:
     networks = [network for network, entry in NETWORKS.items() if entry.takes in gives]
     raise UsageError(f"model '{name}' takes {takes}, and {dataset} gives {' or '.join(gives)}; {name} fits "
                      f"{', '.join(fitting_datasets(name))}; {dataset} fits {', '.join(networks)}")
+
+
+def check_engine(name: str, engine: str) -> None:
+    """Refuse a network the engine cannot train, naming the networks it trains; reads no data.
+
+    >>> check_engine("lenet5", "numpy")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    beanstrain.errors.UsageError: --engine numpy trains slope, neuron, hidden2, deep8, softmax2 ...; lenet5 takes 28x28 images
+    """
+    from beanstrain.engines import ENGINES
+
+    kinds = ENGINES[engine].takes if engine in ENGINES else None
+    takes = get_network(name).takes
+    if kinds is not None and takes not in kinds:
+        fitting = [network for network, entry in NETWORKS.items() if entry.takes in kinds]
+        raise UsageError(f"--engine {engine} trains {', '.join(fitting)} (networks that take "
+                         f"{' or '.join(kinds)}); {name} takes {takes}")
+
+
+def set_initial_weights(model, initial, seed: int) -> None:
+    """Put a recipe's initial weights into a built network, refusing ones that do not fit it.
+
+    `initial` is "uniform" (every weight drawn from U(0, 1) with the seed, as the course's
+    `np.random.rand()`) or one entry per weight array in Keras's order (kernel, bias, kernel, ...):
+    a number fills the array, a (nested) list gives every value.
+
+        >>> model = build_model("neuron", input_shape=(2,), task="binary", num_classes=2)
+        >>> set_initial_weights(model, [[0.1, 0.1], 0.1], seed=0)     # W = [0.1, 0.1], b = 0.1
+        >>> [weight.ravel().tolist() for weight in model.get_weights()]
+        [[0.10000000149011612, 0.10000000149011612], [0.10000000149011612]]
+        >>> set_initial_weights(model, [0.05], seed=0)
+        Traceback (most recent call last):
+        beanstrain.errors.UsageError: initial_weights gives 1 array, and neuron has 2: kernel (2, 1), bias (1,)
+    """
+    import numpy as np
+
+    if initial is None:
+        return
+    current = model.get_weights()
+    if initial == "uniform":
+        generator = np.random.default_rng(seed)
+        model.set_weights([generator.random(weight.shape).astype(np.float32) for weight in current])
+        return
+    names = [variable.path.rsplit("/", 1)[-1] for variable in model.weights]
+    described = ", ".join(f"{name} {tuple(weight.shape)}" for name, weight in zip(names, current))
+    if len(initial) != len(current):
+        raise UsageError(f"initial_weights gives {len(initial)} array{'s' * (len(initial) != 1)}, and {model.name} "
+                         f"has {len(current)}: {described}")
+    arrays = []
+    for name, given, weight in zip(names, initial, current):
+        values = np.asarray(given, dtype=np.float32)
+        if values.ndim == 0:
+            values = np.full(weight.shape, values, dtype=np.float32)
+        elif values.size != weight.size:
+            raise UsageError(f"initial_weights gives {values.size} values for a {name} of shape "
+                             f"{tuple(weight.shape)}; {model.name} has {described}")
+        arrays.append(values.reshape(weight.shape))
+    model.set_weights(arrays)
+
+
+# A network with at most this many weights gets them printed after training, as the course prints `w=`.
+HANDFUL = 9
+
+
+def small_weights(model) -> dict | None:
+    """A small network's trained weights by the course's names (w, b; W1, b1, ...); None for a larger one.
+
+        >>> model = build_model("slope", input_shape=(1,), task="regression", num_classes=1)
+        >>> set_initial_weights(model, [1.25], seed=0)
+        >>> small_weights(model)
+        {'w': 1.25}
+    """
+    if model.count_params() > HANDFUL:
+        return None
+    dense = [layer for layer in model.layers if layer.weights]
+    named = {}
+    for number, layer in enumerate(dense, start=1):
+        suffix = str(number) if len(dense) > 1 else ""
+        for weight in layer.get_weights():
+            is_kernel = weight.ndim == 2
+            name = ("W" if weight.size > 1 or len(dense) > 1 else "w") if is_kernel else "b"
+            named[name + suffix] = weight.item() if weight.size == 1 and len(dense) == 1 else weight.tolist()
+    return named
 
 
 def model_input_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -35,7 +35,9 @@ LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
 DEFAULT_LOSS = {REGRESSION: "mse", BINARY: "binary_crossentropy", MULTICLASS: "categorical_crossentropy"}
 
 # Optimizer name -> Keras class name.  Without --learning-rate each keeps
-# Keras's own default rate, as the course's `optimizer="sgd"` does.
+# Keras's own default rate, as the course's `optimizer="sgd"` does.  Under an
+# engine whose registry entry takes "rules", --optimizer names one of
+# `engines.rules.RULES` instead (`sgd` there is the same step, by hand).
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 
 
@@ -53,8 +55,38 @@ def check_loss(name: str, task: str) -> None:
         raise UsageError(f"loss '{name}' does not fit a {task} dataset (use one of: {fitting})")
 
 
-def check_optimizer(name: str) -> None:
-    lookup("optimizer", name, OPTIMIZERS)
+def optimizer_names(engine: str) -> dict:
+    """The names --optimizer takes under an engine: Keras's optimizers, or the hand-written rules.
+
+    >>> sorted(optimizer_names("numpy")), sorted(optimizer_names("compiled"))
+    (['rosenblatt', 'sgd', 'sign'], ['adam', 'rmsprop', 'sgd'])
+    """
+    from beanstrain.engines import ENGINES
+    from beanstrain.engines.rules import RULES
+
+    return RULES if engine in ENGINES and ENGINES[engine].optimizers == "rules" else OPTIMIZERS
+
+
+def check_optimizer(name: str, engine: str = "auto") -> None:
+    """An optimizer the engine has; one line naming the engines that have it otherwise.
+
+    >>> check_optimizer("rosenblatt", "compiled")
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: optimizer 'rosenblatt' is an update rule of --engine numpy; the Keras engines take sgd, adam, rmsprop
+    """
+    from beanstrain.engines import ENGINES
+
+    names = optimizer_names(engine)
+    if name in names:
+        return
+    others = [other for other in ENGINES if name in optimizer_names(other)]
+    if not others:
+        lookup("optimizer", name, {**OPTIMIZERS, **optimizer_names("numpy")})
+    if names is OPTIMIZERS:
+        raise UsageError(f"optimizer '{name}' is an update rule of --engine {' or '.join(others)}; "
+                         f"the Keras engines take {', '.join(OPTIMIZERS)}")
+    raise UsageError(f"optimizer '{name}' is Keras's, for the Keras engines; --engine {engine} takes the "
+                     f"update rules {', '.join(names)}")
 
 
 def check_learning_rate(rate) -> None:
@@ -69,7 +101,12 @@ def make_loss(name: str):
     return loss_class()
 
 
-def make_optimizer(name: str, learning_rate: float | None):
+def make_optimizer(name: str, learning_rate: float | None, engine: str = "auto"):
+    """A Keras optimizer, or under an engine that takes rules, an `engines.rules.Rule`."""
+    if optimizer_names(engine) is not OPTIMIZERS:
+        from beanstrain.engines.rules import make_rule
+
+        return make_rule(name, learning_rate)
     keras = load_keras()
     optimizer_class = getattr(keras.optimizers, lookup("optimizer", name, OPTIMIZERS))
     return optimizer_class() if learning_rate is None else optimizer_class(learning_rate=learning_rate)

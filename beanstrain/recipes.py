@@ -34,8 +34,8 @@ class Recipe:
     dataset: str = ""  # a name from `beanstrain list`
     model: str = ""  # a network name from `beanstrain list`
     epochs: int = 1000  # passes over the training set
-    batch_size: int = 10  # samples per optimizer step; the last partial batch is kept
-    optimizer: str = "adam"  # a name from objectives.OPTIMIZERS
+    batch_size: int = 10  # samples per optimizer step; the last partial batch is kept; 0: the whole set
+    optimizer: str = "adam"  # objectives.OPTIMIZERS; under engine "numpy" an update rule (engines.rules.RULES)
     learning_rate: float | None = None  # None keeps Keras's default rate for the optimizer
     loss: str | None = None  # None picks the task's loss (mse, binary or categorical cross-entropy)
     samples: int | None = None  # points drawn for a generated set (None: the set's default)
@@ -45,6 +45,9 @@ class Recipe:
     engine: str = "auto"  # auto (the README's rule) or an engine from `beanstrain.engines.ENGINES`
     course_result: str = ""  # what the course reports for this experiment
     expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
+    # None: Keras's initialisers; "uniform": every weight from U(0, 1), seeded (the course's np.random.rand());
+    # or one entry per weight array (kernel, bias, ...): a number fills it, a list gives its values.
+    initial_weights: list | str | None = None
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
@@ -187,16 +190,19 @@ def check_recipe(recipe: Recipe) -> None:
     Only the registries are consulted: nothing here reads, draws or downloads data.
     """
     from beanstrain.data import check_samples, get_dataset
-    from beanstrain.models import check_fits
+    from beanstrain.models import check_engine, check_fits
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
     task = get_dataset(recipe.dataset).task
     check_fits(recipe.model, recipe.dataset)
-    for key in ("epochs", "batch_size"):
+    for key, least in (("epochs", 1), ("batch_size", 0)):
         value = getattr(recipe, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{key.replace('_', ' ')} must be a positive integer, got {value!r}")
-    check_optimizer(recipe.optimizer)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            whole = ", or 0 for the whole training set" if least == 0 else ""
+            raise UsageError(f"{key.replace('_', ' ')} must be a positive integer{whole}, got {value!r}")
+    check_optimizer(recipe.optimizer, recipe.engine)
+    check_engine(recipe.model, recipe.engine)
+    check_initial_weights(recipe.initial_weights)
     check_learning_rate(recipe.learning_rate)
     check_loss(recipe.loss or DEFAULT_LOSS[task], task)
     check_samples(recipe.dataset, recipe.samples)
@@ -208,6 +214,26 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {recipe.engine!r}")
     if not 0 <= recipe.seed < 2**31:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
+
+
+def check_initial_weights(initial) -> None:
+    """The form of `initial_weights` (its shapes are checked against the network before training).
+
+    >>> check_initial_weights([[0.1, 0.1], 0.1])
+    >>> check_initial_weights("zeros")
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: initial_weights must be "uniform" or a list with one number or list of numbers per weight array, got 'zeros'
+    """
+    def numbers(value) -> bool:
+        if isinstance(value, list):
+            return bool(value) and all(numbers(item) for item in value)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if initial is None or initial == "uniform":
+        return
+    if not isinstance(initial, list) or not initial or not all(numbers(entry) for entry in initial):
+        raise UsageError('initial_weights must be "uniform" or a list with one number or list of numbers per '
+                         f"weight array, got {initial!r}")
 
 
 def recipe_loss(recipe: Recipe) -> str:

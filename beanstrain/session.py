@@ -89,7 +89,7 @@ class Session:
         from beanstrain.engines import make_trainer
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
 
-        optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
+        optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate, self.engine)
         task = self.dataset.task
         return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
                             self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
@@ -105,7 +105,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
             engine: str | None = None) -> Session:
     """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
     from beanstrain.devices import load_keras, select_device
-    from beanstrain.models import build_model, get_network
+    from beanstrain.models import build_model, get_network, set_initial_weights
     from beanstrain.objectives import accuracy_kind
     from beanstrain.engines import TrainData, choose_engine
 
@@ -115,10 +115,12 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     check_finite(dataset)
     loss_name = recipe_loss(recipe)
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)
-    batch_size = batch_size or clamp_batch(recipe.batch_size, len(x), stream)
+    # Batch size 0 is the whole training set: full-batch gradient descent, one step an epoch.
+    batch_size = batch_size or clamp_batch(recipe.batch_size or len(x), len(x), stream)
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
     model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+    set_initial_weights(model, recipe.initial_weights, recipe.seed)
     session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
                       batch_size, model, engine or choose_engine(recipe.engine, get_network(recipe.model).engine,
                                                                  steps=recipe.epochs * math.ceil(len(x) / batch_size)))
@@ -261,12 +263,16 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
                             epochs=recipe.epochs, learning_rate=recipe.learning_rate, train_seconds=train_seconds)
     if unfinished:
         raise unfinished
-    return _summary(run_dir, recipe.name, session.device, session.engine, train_seconds, metrics, warnings)
+    from beanstrain.models import small_weights
+
+    summary = _summary(run_dir, recipe.name, session.device, session.engine, train_seconds, metrics, warnings)
+    weights = small_weights(model)
+    return summary if weights is None else {**summary, "weights": weights}
 
 
 def _summary(run_dir: Path, recipe_name: str, device: dict, engine: str | None, train_seconds: float,
              metrics: dict, warnings: list[str]) -> dict:
-    """What `fit --json` prints for a run."""
+    """What `fit --json` prints for a run; a network of a handful of weights adds them (`models.small_weights`)."""
     return {"run_dir": str(run_dir), "recipe": recipe_name, "device": device.get("name"),
             "device_kind": device.get("kind"), "engine": engine, "train_seconds": round(train_seconds, 4),
             "metrics": metrics, "warnings": warnings}

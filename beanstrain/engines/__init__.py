@@ -1,7 +1,7 @@
 """The ways a network is trained, behind one protocol, listed in one registry.
 
     >>> sorted(ENGINES)
-    ['compiled', 'fit']
+    ['compiled', 'fit', 'numpy']
     >>> choose_engine("auto", network_engine=None, steps=5000 * 10)   # beans4-hidden2 at the course's settings
     'compiled'
 
@@ -35,6 +35,10 @@ class Engine:
     trainer: str  # the trainer class in it
     label: str  # a few words for --help
     summary: str  # one line for the README's table of engines
+    # What --optimizer names for it: "keras" (objectives.OPTIMIZERS) or "rules" (engines.rules.RULES).
+    optimizers: str = "keras"
+    # The kinds of input (data.FEATURE_VECTORS, ...) of the networks it trains; None: every network.
+    takes: tuple[str, ...] | None = None
 
     def load(self):
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.trainer)
@@ -48,6 +52,11 @@ ENGINES: dict[str, Engine] = {
     "fit": Engine(
         "keras_fit", "FitTrainer", "Keras fit",
         "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop"),
+    "numpy": Engine(
+        "numpy_engine", "NumpyTrainer", "the course's rules by hand in NumPy",
+        "the dense networks by hand: forward pass and chain-rule backward pass in NumPy, stepped by the "
+        "course's update rules (`sgd`, `rosenblatt`, `sign`), in the same order as the others",
+        optimizers="rules", takes=("feature vectors",)),
 }
 # What --engine and a recipe's `engine` accept: an engine, or "auto" for `choose_engine`'s rule.
 ENGINE_CHOICES = ("auto", *ENGINES)

@@ -18,11 +18,13 @@ from beanstrain.objectives import encode_targets, make_accuracy_metric, make_los
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def spiral_trainer(engine, model, snapshot_epochs=(), optimizer="adam"):
+def spiral_trainer(engine, model, snapshot_epochs=(), optimizer=None):
+    """Adam under the Keras engines; the hand-written `sgd` under an engine of update rules."""
+    optimizer = optimizer or ("sgd" if ENGINES[engine].optimizers == "rules" else "adam")
     x, y = generate("spiral", 60, 0.0, seed=2)
     xt, yt = generate("spiral", 60, 0.0, seed=2, stream=1)
     encode = lambda targets: encode_targets(targets, "binary", "binary_crossentropy", 2)  # noqa: E731
-    return make_trainer(engine, model, make_loss("binary_crossentropy"), make_optimizer(optimizer, 0.01),
+    return make_trainer(engine, model, make_loss("binary_crossentropy"), make_optimizer(optimizer, 0.01, engine),
                         TrainData(x, encode(y), xt, encode(yt)), 7, 3, "binary",
                         make_accuracy_metric("binary", "binary_crossentropy"), snapshot_epochs=snapshot_epochs)
 
