@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from beanstrain.models import HANDFUL
 from beanstrain.recipes import list_recipes
 from beanstrain.runs import create_run_dir
 
@@ -30,6 +31,8 @@ def test_every_recipe_trains_through_the_cli(fit_json, recipe):
     regression = "accuracy" not in summary["metrics"]["test"]
     assert ("test_accuracy" in rows[0]) != regression
     assert set(summary["metrics"]) == {"train", "test"}
+    # A network of a handful of weights prints them, as the course prints `w=`.
+    assert ("weights" in summary) == (config["parameters"] <= HANDFUL)
 
 
 def test_two_d_run_draws_boundary_and_surface(fit_json):
