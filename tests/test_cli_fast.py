@@ -91,7 +91,6 @@ def test_list_json(invoke):
         (["fit", "--dataset", "beans4"], "give a RECIPE"),
         (["fit", "--dataset", "beans4", "--model", "lenet5"], "model 'lenet5' takes 28x28 images"),
         (["fit", "missing.toml"], "recipe file missing.toml does not exist"),
-        (["fit", "beans4-hidden2", "--batch-size", "0"], "batch size must be a positive integer"),
         (["fit", "beans4-hidden2", "--epochs", "-5"], "epochs must be a positive integer"),
         (["fit", "beans4-hidden2", "--learning-rate", "inf"], "learning rate must be a positive finite"),
         (["fit", "beans4-hidden2", "--learning-rate", "-1"], "learning rate must be a positive finite"),

@@ -70,6 +70,7 @@ FLATTEN = {"class": "Flatten"}
 
 # SPEC's "layers" column without the output layer, which follows the task.
 HIDDEN_LAYERS = {
+    "slope": [],
     "neuron": [],
     "hidden2": [dense(2, "sigmoid")],
     "deep8": [dense(8, "relu")] * 3,
@@ -85,6 +86,7 @@ HIDDEN_LAYERS = {
 # count worked out by hand from the layer sizes.
 MNIST = (28, 28, 1)
 COURSE_USES = {
+    "slope": [((1,), "regression", 1, 1), ((1,), "binary", 2, 1)],  # y = w * x: one weight
     "neuron": [((1,), "binary", 2, 1 + 1), ((2,), "binary", 2, 2 + 1), ((1,), "regression", 2, 1 + 1)],
     "hidden2": [((1,), "binary", 2, 7), ((2,), "binary", 2, 2 * 2 + 2 + 2 + 1)],  # 1-2-1: the course's 7
     "deep8": [((2,), "binary", 2, (2 * 8 + 8) + 2 * (8 * 8 + 8) + (8 + 1))],
@@ -95,6 +97,8 @@ COURSE_USES = {
     "lenet5": [(MNIST, "multiclass", 10, 6 * 26 + 16 * 151 + (256 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10))],
     "softmax2": [((3,), "multiclass", 2, (3 * 4 + 4) + (4 * 2 + 2))],
 }
+# Networks whose output unit has no bias: `slope` is y = w * x.
+WITHOUT_BIAS = {"slope"}
 # What the network sees: flat networks take images as 784-vectors.
 MODEL_INPUT = {"mlp": (784,), "mlp512": (784,)}
 
@@ -132,7 +136,8 @@ def test_every_network_has_a_row():
 def test_network_matches_the_table_layer_by_layer(name):
     for input_shape, task, classes, parameters in COURSE_USES[name]:
         model = build_model(name, input_shape, task, classes)
-        assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [output_layer(task, classes)]
+        output = {**output_layer(task, classes), **({"use_bias": False} if name in WITHOUT_BIAS else {})}
+        assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [output]
         assert model.input_shape == (None, *MODEL_INPUT.get(name, input_shape))
         assert model.count_params() == parameters
 

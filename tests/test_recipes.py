@@ -81,7 +81,7 @@ def test_bad_recipe_files(tmp_path, text, message):
 
 def test_recipe_file_values_are_checked_like_flags(tmp_path):
     with pytest.raises(UsageError, match="batch size must be a positive integer"):
-        resolve_recipe(write(tmp_path, 'dataset = "beans4"\nmodel = "hidden2"\nbatch_size = 0\n'))
+        resolve_recipe(write(tmp_path, 'dataset = "beans4"\nmodel = "hidden2"\nbatch_size = -1\n'))
 
 
 @pytest.mark.parametrize("dataset, model, expected", [

@@ -36,7 +36,7 @@ def assert_same_model(first_dir, second_dir):
     assert (Path(first_dir) / runs.HISTORY).read_text() == (Path(second_dir) / runs.HISTORY).read_text()
 
 
-@pytest.mark.parametrize("engine, epochs", [("compiled", 400), ("fit", 12)])
+@pytest.mark.parametrize("engine, epochs", [("compiled", 400), ("fit", 12), ("numpy", 400)])
 def test_interrupt_then_resume_equals_an_uninterrupted_run(invoke, fit_json, tmp_path, monkeypatch, interrupt_at,
                                                             engine, epochs):
     args = ["beans4-hidden2", "--epochs", epochs, "--engine", engine, "--seed", 5]
@@ -176,14 +176,15 @@ def test_resuming_a_finished_run_is_refused(invoke, fit_json):
     assert "already finished" in result.output and len(result.output.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("engine", ["compiled", "fit"])
+@pytest.mark.parametrize("engine", ["compiled", "fit", "numpy"])
 def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_json, tmp_path, monkeypatch, engine):
     """SGD at 0.85 on beans1 is just past its stable rate: the loss grows for some twenty epochs, then
     overflows well after the first chunks. The run stops at that epoch and keeps the weights of the last
     finite chunk, which are those of a run of that many epochs, not the initial ones."""
-    from beanstrain.engines import compiled as train
+    from beanstrain.engines import compiled, numpy_engine
 
-    monkeypatch.setattr(train, "CHUNK_SECONDS", 1e9)  # compiled chunks of 1, 1, 10, 100... epochs
+    for engine_module in (compiled, numpy_engine):  # chunks of 1, 1, 10, 100... epochs
+        monkeypatch.setattr(engine_module, "CHUNK_SECONDS", 1e9)
     args = ["--dataset", "beans1", "--model", "neuron", "--optimizer", "sgd", "--learning-rate", "0.85",
             "--engine", engine]
     out = tmp_path / "diverged"
@@ -196,8 +197,8 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_
     diverged, saved = config["diverged_epoch"], config["checkpoint_epoch"]
     assert f"diverged at epoch {diverged}" in message and "lower --learning-rate" in message
     assert f"weights after epoch {saved}" in message and f"kept in {checkpoint_arrays(run_dir)}" in message
-    # compiled: the chunk of epochs 13-112 diverged, so the last finite chunk ended at 12; fit: each epoch
-    assert saved == (12 if engine == "compiled" else diverged - 1) and 13 < diverged < 112
+    # compiled, numpy: the chunk of epochs 13-112 diverged, so the last finite chunk ended at 12; fit: each epoch
+    assert saved == (diverged - 1 if engine == "fit" else 12) and 13 < diverged < 112
     assert (run_dir / runs.HISTORY).read_text().count("\n") == diverged + 1
     assert not (run_dir / runs.MODEL).exists()
     straight = keras.saving.load_model(Path(fit_json(*args, "--epochs", saved)["run_dir"]) / runs.MODEL)

@@ -71,17 +71,17 @@ class NumpyTrainer:
         order = epoch_permutation(self.seed, epoch, self.samples)
         x, y = self.x[order], self.y[order]
         network, weights, rule, batch = self.network, self.weights, self.rule, self.batch_size
-        predictions = logits = None  # made at the first batch, in the output's shape
+        logits = None  # made at the first batch: each sample's output before its activation
         for start in range(0, self.samples, batch):
-            x_batch, y_batch = x[start:start + batch], y[start:start + batch]
-            outputs, z = network.forward(weights, x_batch)
-            if predictions is None:
-                predictions = np.empty((self.samples, *outputs[-1].shape[1:]), np.float32)
-                logits = np.empty_like(predictions)
-            predictions[start:start + batch], logits[start:start + batch] = outputs[-1], z
-            rule.update(weights, network.backward(weights, outputs, network.output_error(y_batch, outputs[-1])))
+            outputs, z = network.forward(weights, x[start:start + batch])
+            if logits is None:
+                logits = np.empty((self.samples, *z.shape[1:]), np.float32)
+            logits[start:start + batch] = z
+            rule.update(weights, network.backward(weights, outputs,
+                                                  network.output_error(y[start:start + batch], outputs[-1])))
         self.steps += -(-self.samples // batch)
-        return self._figures(y, predictions, logits)
+        # The activation again, elementwise or row by row: the very predictions each step made.
+        return self._figures(y, network.activate_output(logits), logits)
 
     def _figures(self, y, predictions, logits) -> list[float]:
         from beanstrain.objectives import count_correct
@@ -106,11 +106,11 @@ class NumpyTrainer:
         history = history or History(self.columns)
         if start_epoch == 0:
             self._snapshot(0)
-        epoch = start_epoch
+        epoch, chunk, calls = start_epoch, 1, 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging run shows as a NaN loss
             while epoch < epochs:
-                started = time.perf_counter()
-                while epoch < epochs:
+                started, first, end = time.perf_counter(), epoch, min(epoch + chunk, epochs)
+                while epoch < end:
                     row = self._train_epoch(epoch)
                     if self.held_out is not None:
                         row += self._evaluate()
@@ -118,13 +118,19 @@ class NumpyTrainer:
                     epoch += 1
                     self._snapshot(epoch)
                     diverged = not math.isfinite(row[0])
-                    if diverged or time.perf_counter() - started > CHUNK_SECONDS:
+                    if diverged:
                         break
                 self.model.set_weights(self.weights)
                 if on_chunk:
                     on_chunk(epoch, history)
                 if diverged or (should_stop and should_stop()):
                     break
+                # As the compiled loop does: two chunks of one epoch, so progress shows at once, then
+                # chunks of about CHUNK_SECONDS, growing at most tenfold a time.
+                calls += 1
+                if calls > 1:
+                    per_epoch = max((time.perf_counter() - started) / (epoch - first), 1e-6)
+                    chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10))
         self.model.set_weights(self.weights)
         return history
 
