@@ -10,10 +10,12 @@
     ['rosenblatt', 'sgd', 'sign']
 
 A rule gets each weight and its gradient (`numpy_net.Network.gradients`) and
-changes the weight in place.  Rosenblatt's rule is the same step as gradient
-descent, taken on a different error: the network's backward pass starts from
-`y_pred - y` at the output unit (`Rule.perceptron_error`) instead of the
-loss's own derivative.  NumPy is imported where a rule runs, so the command
+changes the weight in place.  Rosenblatt's rule `w += alpha * (y - y_pred) * x`
+is the same step as gradient descent, taken on a different error: the
+network's backward pass starts from `y_pred - y` at the output unit
+(`Rule.perceptron_error`) instead of the loss's own derivative.  For a linear
+unit on squared error it is gradient descent on half the error,
+d/dw (y - w x)^2 / 2 = -(y - w x) x: `sgd` at half the rate.  NumPy is imported where a rule runs, so the command
 line lists the rules without it.
 """
 
@@ -29,8 +31,11 @@ DEFAULT_RATE = 0.01
 
 
 def descend(weight, gradient, rate) -> None:
-    """Gradient descent, Keras SGD's step without momentum: `w -= rate * gradient`."""
-    weight -= rate * gradient
+    """Gradient descent, Keras SGD's step without momentum: `w -= rate * gradient`.
+
+    The gradient is the rule's to use up: scaling it in place saves an array a step."""
+    gradient *= rate
+    weight -= gradient
 
 
 def fixed_step(weight, gradient, rate) -> None:
