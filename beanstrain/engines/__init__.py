@@ -148,6 +148,7 @@ class EngineState:
 
     weights: list[np.ndarray]
     optimizer_variables: list[np.ndarray]  # the optimizer's slots (step count, momenta), in its own order
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # anything else a trainer keeps, by name
 
 
 @runtime_checkable
