@@ -52,12 +52,16 @@ def split_train(dataset: Dataset, recipe: Recipe):
 
     Generated sets are checked against their own fresh test draw every epoch
     (it is cheap); image sets hold out the last `validation_split` of the
-    training images, as Keras's `validation_split` does.
+    training images, as Keras's `validation_split` does.  A run on levels
+    with no validation split measures the test set after every epoch, as
+    the course's experiment does.
     """
     x, y = model_inputs(recipe.model, dataset.x_train), dataset.y_train
     if not dataset.is_image:
         return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
     held = int(round(len(x) * recipe.validation_split))
+    if held == 0 and recipe.levels:
+        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
     if held == 0:
         return x, y, None, None, "val"
     return x[:-held], y[:-held], x[-held:], y[-held:], "val"
@@ -87,12 +91,16 @@ class Session:
 
     def make_trainer(self):
         from beanstrain.engines import make_trainer
+        from beanstrain.engines.levels import LevelSettings
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
 
-        optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate)
+        recipe = self.recipe
+        optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate)
         task = self.dataset.task
+        levels = LevelSettings(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity,
+                               recipe.seed) if recipe.levels else None
         return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
-                            self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
+                            recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name), levels=levels)
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -254,7 +262,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                       "epochs": history.epochs_done, "warnings": warnings})
             unfinished = _draw_and_finish(
-                run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows),
+                run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows,
+                                               recipe),
                 model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
     if diverged or stopped:
         failures.stop_early(run_dir, keeper, history, diverged=diverged, signal_name=stop.signal_name,
@@ -329,7 +338,7 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
     except (OSError, ValueError, StopIteration, RunError) as error:
         raise RunError(f"{run_dir} cannot be redrawn: {first_line(error)}; train again") from None
     unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
-                                                                 columns, rows))
+                                                                 columns, rows, recipe))
     if unfinished:
         raise unfinished
     return _summary(run_dir, recipe.name, config.get("device") or {}, config.get("engine"),
@@ -344,7 +353,8 @@ def _device_scope(device: dict):
     return load_tensorflow().device(device["tf_device"])
 
 
-def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
+def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows,
+                  recipe: Recipe | None = None) -> list[str]:
     from beanstrain.plots import RunOutputs, draw_run_pictures
 
-    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows))
+    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows, recipe))
