@@ -14,7 +14,7 @@ import pytest
 
 from beanstrain.checkpoints import capture, read_checkpoint, restore, write_checkpoint
 from beanstrain.engines import EngineState, TrainData, make_trainer
-from beanstrain.engines.levels import LevelSettings, grid, step
+from beanstrain.engines.levels import LevelSettings, grid, initial_levels, step
 from beanstrain.errors import RunError
 from beanstrain.models import build_model
 from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
@@ -50,6 +50,17 @@ def test_a_step_follows_the_sign_of_the_change_and_stops_at_the_ends():
     before = np.zeros(7, "float32")
     after = np.array([-0.1, 0.1, 0.1, -0.1, 1e-7, -1e-7, 0.0], "float32")
     assert step(levels, before, after, 100).tolist() == [0, 1, 100, 99, 51, 49, 50]
+
+
+def test_initial_levels_are_the_courses_draw_from_the_seed():
+    first, = initial_levels([(784, 128)], 100, seed=0)
+    np.testing.assert_array_equal(first, initial_levels([(784, 128)], 100, seed=0)[0])
+    assert (first != initial_levels([(784, 128)], 100, seed=1)[0]).mean() > 0.9
+    counts = np.bincount(first.ravel(), minlength=101)
+    assert len(counts) == 101 and counts.min() > 0
+    # int(100 * U(0,1) + 0.5): every level equally likely, but the two ends half as likely
+    assert counts[[0, 100]].mean() / counts[1:100].mean() == pytest.approx(0.5, abs=0.1)
+    assert counts[1:100].std() / counts[1:100].mean() < 0.1
 
 
 @pytest.fixture(scope="module")
