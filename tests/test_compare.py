@@ -102,6 +102,15 @@ def test_five_runs_with_different_columns_are_compared_on_what_they_share(invoke
         "every run has: loss, accuracy"]
 
 
+def test_runs_that_differ_in_nothing_are_told_apart_by_folder(invoke, five_runs, tmp_path):
+    import shutil
+
+    again = shutil.copytree(five_runs["runs"][0], tmp_path / "again")
+    table = compare_json(invoke, five_runs["out"], five_runs["runs"][0], again)
+    assert [row["label"] for row in table] == [runs.Path(five_runs["runs"][0]).name, "again"]
+    assert table[0]["settings"] == table[1]["settings"] == {} and table[0]["test"] == table[1]["test"]
+
+
 @pytest.mark.parametrize("case", ["unknown recipe", "unfinished", "not a run", "twice", "plot folder missing"])
 def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
     first = five_runs["runs"][0]
