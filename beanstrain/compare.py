@@ -102,7 +102,7 @@ def _find_run(target: str, out: Path) -> Path:
     if finished:
         return finished[-1][0]
     recipes = sorted({run_dir.parent.name for run_dir, _ in runs.finished_runs(out)})
-    having = f"recipes with finished runs: {', '.join(recipes)}" if recipes else "none has finished there yet"
+    having = f"recipes with finished runs: {', '.join(recipes)}" if recipes else "no recipe has one there yet"
     raise RunError(f"{target} is neither a run folder nor a recipe with a finished run under {out}; {having}")
 
 
@@ -114,6 +114,8 @@ def _is_name(target: str) -> bool:
 def _read_run(run_dir: Path) -> ComparedRun:
     config = read_json(run_dir / runs.CONFIG)
     metrics = read_json(run_dir / runs.METRICS)
+    if not isinstance(config.get("recipe"), dict) or not isinstance(metrics, dict):
+        raise RunError(f"{run_dir} is damaged: its {runs.CONFIG} has no recipe or its {runs.METRICS} no figures")
     try:
         columns, rows = runs.read_history(run_dir / runs.HISTORY)
     except (OSError, ValueError, StopIteration) as error:

@@ -111,7 +111,8 @@ def test_runs_that_differ_in_nothing_are_told_apart_by_folder(invoke, five_runs,
     assert table[0]["settings"] == table[1]["settings"] == {} and table[0]["test"] == table[1]["test"]
 
 
-@pytest.mark.parametrize("case", ["unknown recipe", "unfinished", "not a run", "twice", "plot folder missing"])
+@pytest.mark.parametrize("case", ["unknown recipe", "unfinished", "not a run", "damaged history", "twice",
+                                  "plot folder missing"])
 def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
     first = five_runs["runs"][0]
     if case == "unknown recipe":
@@ -127,6 +128,12 @@ def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
         args, code, message = [first, copy], 1, f"Error: {copy} is interrupted, not finished: continue it with"
     elif case == "not a run":
         args, code, message = [first, tmp_path], 1, f"Error: {tmp_path} is not a run folder (it has no config.json)"
+    elif case == "damaged history":
+        import shutil
+
+        copy = shutil.copytree(first, tmp_path / "copy")
+        (copy / runs.HISTORY).write_text("epoch,loss\n1,0.5,0.25\n")
+        args, code, message = [first, copy], 1, f"Error: {copy / runs.HISTORY} is damaged: a row does not have"
     elif case == "twice":
         args, code, message = ["beans7-neuron", five_runs["runs"][2]], 2, "Error: beans7-neuron and "
     else:
