@@ -114,6 +114,23 @@ def mlp512(input_shape, head):
     )
 
 
+def mlp_sigmoid(input_shape, head):
+    """The course's network written by hand in TensorFlow: every kernel from RandomNormal (stddev 0.05),
+    every bias zero, the output layer's too."""
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Dense(units=128, activation="sigmoid", kernel_initializer="random_normal"),
+            layers.Dense(units=256, activation="sigmoid", kernel_initializer="random_normal"),
+            layers.Dense(units=head.units, activation=head.activation, kernel_initializer="random_normal",
+                         name=head.name),
+        ],
+        name="mlp-sigmoid",
+    )
+
+
 def dense128(input_shape, head):
     keras = load_keras()
     layers = keras.layers
@@ -160,6 +177,8 @@ NETWORKS: dict[str, Network] = {
     "softmax2": Network(softmax2, "4 relu units (random-normal init), then softmax"),
     "mlp": Network(mlp, "3 relu layers of 256 units, then softmax", PIXEL_VECTORS),
     "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax", PIXEL_VECTORS),
+    "mlp-sigmoid": Network(mlp_sigmoid, "sigmoid layers of 128 and 256 units, random-normal kernels, then softmax",
+                           PIXEL_VECTORS),
     "dense128": Network(dense128, "Flatten, 128 relu units, then softmax", IMAGES),
     "dense128-nobias": Network(dense128_nobias, "dense128 without biases, for weights on levels", IMAGES,
                                biases=False),

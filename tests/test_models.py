@@ -75,6 +75,8 @@ HIDDEN_LAYERS = {
     "deep8": [dense(8, "relu")] * 3,
     "mlp": [dense(256, "relu")] * 3,
     "mlp512": [dense(512, "relu")],
+    "mlp-sigmoid": [dense(128, "sigmoid", kernel_initializer=RANDOM_NORMAL),
+                    dense(256, "sigmoid", kernel_initializer=RANDOM_NORMAL)],
     "dense128": [FLATTEN, dense(128, "relu")],
     "dense128-nobias": [FLATTEN, dense(128, "relu", use_bias=False)],
     "lenet5": [conv5x5(6), AVERAGE_POOL_2, conv5x5(16), AVERAGE_POOL_2, FLATTEN, dense(120, "relu"),
@@ -91,6 +93,7 @@ COURSE_USES = {
     "deep8": [((2,), "binary", 2, (2 * 8 + 8) + 2 * (8 * 8 + 8) + (8 + 1))],
     "mlp": [(MNIST, "multiclass", 10, (784 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 10 + 10))],
     "mlp512": [(MNIST, "multiclass", 10, (784 * 512 + 512) + (512 * 10 + 10))],
+    "mlp-sigmoid": [(MNIST, "multiclass", 10, (784 * 128 + 128) + (128 * 256 + 256) + (256 * 10 + 10))],
     "dense128": [(MNIST, "multiclass", 10, (784 * 128 + 128) + (128 * 10 + 10))],
     "dense128-nobias": [(MNIST, "multiclass", 10, 784 * 128 + 128 * 10)],  # the course's levels experiment
     # conv 6 x (5*5*1 + 1); conv 16 x (5*5*6 + 1); 4*4*16 -> 120 -> 84 -> 10
@@ -98,7 +101,9 @@ COURSE_USES = {
     "softmax2": [((3,), "multiclass", 2, (3 * 4 + 4) + (4 * 2 + 2))],
 }
 # What the network sees: flat networks take images as 784-vectors.
-MODEL_INPUT = {"mlp": (784,), "mlp512": (784,)}
+MODEL_INPUT = {"mlp": (784,), "mlp512": (784,), "mlp-sigmoid": (784,)}
+# The course's hand-written network draws its output layer's kernel from RandomNormal() too.
+OUTPUT_INITIALIZER = {"mlp-sigmoid": RANDOM_NORMAL}
 
 
 def output_layer(task, classes, use_bias=True):
@@ -134,8 +139,9 @@ def test_every_network_has_a_row():
 def test_network_matches_the_table_layer_by_layer(name):
     for input_shape, task, classes, parameters in COURSE_USES[name]:
         model = build_model(name, input_shape, task, classes)
-        head = output_layer(task, classes, use_bias=NETWORKS[name].biases)
-        assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [head]
+        output = {**output_layer(task, classes, use_bias=NETWORKS[name].biases),
+                  "kernel_initializer": OUTPUT_INITIALIZER.get(name, GLOROT)}
+        assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [output]
         assert model.input_shape == (None, *MODEL_INPUT.get(name, input_shape))
         assert model.count_params() == parameters
 
