@@ -52,18 +52,15 @@ def split_train(dataset: Dataset, recipe: Recipe):
 
     Generated sets are checked against their own fresh test draw every epoch
     (it is cheap); image sets hold out the last `validation_split` of the
-    training images, as Keras's `validation_split` does.  A run on levels
-    with no validation split measures the test set after every epoch, as
-    the course's experiment does.
+    training images, as Keras's `validation_split` does.  An image run with
+    no validation split trains on every training image and measures the
+    test set after every epoch instead, as the course's levels experiment
+    and its GradientTape loop do.
     """
     x, y = model_inputs(recipe.model, dataset.x_train), dataset.y_train
-    if not dataset.is_image:
-        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
-    held = int(round(len(x) * recipe.validation_split))
-    if held == 0 and recipe.levels:
-        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
+    held = int(round(len(x) * recipe.validation_split)) if dataset.is_image else 0
     if held == 0:
-        return x, y, None, None, "val"
+        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
     return x[:-held], y[:-held], x[-held:], y[-held:], "val"
 
 
