@@ -215,6 +215,9 @@ def record_outcome(trial: dict, error: str | None = None, warnings: list[str] | 
                  warnings=warnings if warnings is not None else metrics.get("warnings", []))
     if state == runs.DIVERGED:
         trial["error"] = f"diverged at epoch {config.get('diverged_epoch')}"
+    if state == runs.INTERRUPTED:
+        saved = config.get("checkpoint_epoch")
+        trial["error"] = f"stopped after epoch {saved}, checkpoint saved" if saved else "stopped before a checkpoint"
     return trial
 
 

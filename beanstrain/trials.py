@@ -166,7 +166,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
         done = total - len(todo)
         running: dict = {}
         out = Path(sweep["out"])
-        with StopRequest(message="stopping the sweep: each running trial stops after this epoch") as stop:
+        with StopRequest(message="stopping the sweep: each running trial is stopping after its epoch") as stop:
             cancelled = False
             try:
                 while todo or running:
