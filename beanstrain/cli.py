@@ -409,6 +409,59 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
         sys.exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1, required=True, metavar="RUN_OR_RECIPE...")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--metric", help="The per-epoch figure to draw, a history.csv column every run has (default: "
+                               "test_accuracy, else the first of val_accuracy, test_loss, val_loss, accuracy, "
+                               "loss they share).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the picture here: the metric per epoch, one labelled line per run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON list, one entry per run.")
+def compare(targets, out, metric, plot, as_json):
+    """Compare finished runs: a table of their final figures and a picture of one figure per epoch.
+
+    Each RUN_OR_RECIPE is a run folder, or a recipe name for its newest
+    finished run under --out. Runs are labelled by what differs between them
+    (the recipe, the learning rate, the mapping, the seed...). Runs whose
+    histories have different columns are compared on the columns they share.
+
+    \b
+    beanstrain compare mnist-levels-linear mnist-levels-ltp --plot levels.png
+    beanstrain compare runs/beans4-hidden2/20261123-153012-1 runs/beans4-hidden2/20261123-160101-1
+    beanstrain compare beans4-hidden2 spiral-deep8 --metric test_loss --json
+    """
+    from beanstrain.compare import choose_metric, load_runs, table_rows, table_text
+
+    plot_path = _plot_file(plot)
+    compared = load_runs(list(targets), out)
+    chosen = choose_metric(compared, metric)
+    if plot_path:
+        from beanstrain.plots.compare import draw_comparison
+
+        draw_comparison(compared, chosen, plot_path)
+    if as_json:
+        emit_json(table_rows(compared))
+        return
+    for line in table_text(compared):
+        click.echo(line)
+    if plot_path:
+        click.echo(f"picture: {plot_path} ({chosen} per epoch)")
+
+
+def _plot_file(plot: Path | None) -> Path | None:
+    """Refuse a --plot that is a folder or whose folder does not exist, before any run is read."""
+    if plot is None:
+        return None
+    plot = plot.expanduser()
+    if plot.is_dir():
+        raise UsageError(f"--plot {plot} is a folder; give a file name such as compare.png")
+    if not plot.parent.is_dir():
+        raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist")
+    return plot
+
+
 def main():
     cli(prog_name="beanstrain")
 
