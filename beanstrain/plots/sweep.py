@@ -48,10 +48,17 @@ def draw_sweep(sweep: dict, path: Path) -> str:
     trials = sweep["trials"]
     metric = final_metric(trials)
     labels = list(dict.fromkeys(setting_label(trial["settings"], sweep) for trial in trials))
-    colours = {label: plt.get_cmap("tab10")(index % 10) for index, label in enumerate(labels)}
+    # The colours draw_curves gives its lines (one per setting with a finished trial, in this order), so a
+    # setting has one colour in both panels.
+    import matplotlib
+
+    drawn = [label for label in labels if any(trial.get("test") and setting_label(trial["settings"], sweep) == label
+                                              for trial in trials)]
+    palette = matplotlib.colormaps["tab10" if len(drawn) <= 10 else "tab20"]
+    colours = {label: palette(index % palette.N) for index, label in enumerate(drawn)}
     figure, (final_axes, curve_axes) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
     _draw_finals(final_axes, sweep, trials, labels, colours, metric)
-    _draw_curves(curve_axes, sweep, trials, colours, metric)
+    _draw_curves(curve_axes, sweep, trials, labels, metric)
     figure.suptitle(f"sweep of {sweep['recipe']}: {len(trials)} trials")
     figure.tight_layout()
     return save_figure(figure, path)
@@ -88,12 +95,13 @@ def _draw_finals(axes, sweep: dict, trials: list[dict], labels: list[str], colou
     axes.grid(axis="y", alpha=0.3)
 
 
-def _draw_curves(axes, sweep: dict, trials: list[dict], colours: dict, metric: str) -> None:
-    """Each finished trial's held-out figure per epoch, coloured by setting, one line per seed."""
+def _draw_curves(axes, sweep: dict, trials: list[dict], labels: list[str], metric: str) -> None:
+    """Each setting's held-out figure per epoch, averaged over its seeds, drawn as `beanstrain compare` draws runs."""
+    from beanstrain.compare import ComparedRun
+    from beanstrain.plots.compare import draw_curves
     from beanstrain.runs import HISTORY, read_history
 
-    drawn = set()
-    held = None
+    curves = {}
     for trial in trials:
         if not trial.get("test") or not trial.get("run_dir"):
             continue
@@ -102,21 +110,23 @@ def _draw_curves(axes, sweep: dict, trials: list[dict], colours: dict, metric: s
         except (OSError, ValueError, StopIteration):
             continue
         held = next((column for column in columns if column.endswith(f"_{metric}")), metric)
-        if held not in columns or not rows:
-            continue
-        values = np.asarray(rows, dtype=float)[:, columns.index(held)]
-        label = setting_label(trial["settings"], sweep)
-        axes.plot(np.arange(1, len(values) + 1), values, color=colours[label], linewidth=1, alpha=0.75,
-                  label=None if label in drawn else label)
-        drawn.add(label)
-    if not drawn:
+        if held in columns and rows:
+            label = setting_label(trial["settings"], sweep)
+            curves.setdefault((label, held), []).append(np.asarray(rows, dtype=float)[:, columns.index(held)])
+    if not curves:
         axes.text(0.5, 0.5, "no finished trial to draw", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
         return
-    if metric == "loss":
-        axes.set_yscale("log")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel(held.replace("_", " "))
-    axes.set_title(f"{held.replace('_', ' ')} per epoch", fontsize=10)
-    axes.legend(loc="best", fontsize=8)
-    axes.grid(alpha=0.3)
+    held = next(iter(curves))[1]
+    runs = []
+    for label in labels:  # in the left panel's order, so each setting has the same colour in both
+        seeds = curves.get((label, held))
+        if not seeds:
+            continue
+        epochs = min(len(values) for values in seeds)
+        mean = np.mean([values[:epochs] for values in seeds], axis=0)
+        runs.append(ComparedRun(Path(sweep.get("recipe", "")), {}, {}, [held], [[value] for value in mean],
+                                label=label + (f" (mean of {len(seeds)})" if len(seeds) > 1 else "")))
+    draw_curves(axes, runs, held)
+    seeds = max(len(values) for values in curves.values())
+    axes.set_title(f"{held.replace('_', ' ')} per epoch" + (", mean over seeds" if seeds > 1 else ""), fontsize=10)
