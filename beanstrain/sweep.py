@@ -135,15 +135,15 @@ def describe(settings: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in settings.items())
 
 
-def create_sweep(base: Recipe, grid: dict[str, list], out: Path, address: str | None, parallel: int | None,
-                 command: list[str]) -> tuple[Path, dict]:
+def create_sweep(base: Recipe, source: str, grid: dict[str, list], out: Path, address: str | None,
+                 parallel: int | None, command: list[str]) -> tuple[Path, dict]:
     """Check every trial's recipe, then make a new sweep folder and write its first sweep.json."""
     trials = [{"trial": number, "settings": settings, "recipe": as_dict(trial_recipe(base, settings)),
                "state": PENDING, "run_dir": None}
               for number, settings in enumerate(combinations(grid), start=1)]
     out = runs.check_out_dir(out)
     sweep_dir = new_sweep_dir(out, base.name)
-    sweep = {"recipe": base.name, "grid": grid, "out": str(out), "address": address, "parallel": parallel,
+    sweep = {"recipe": base.name, "source": source, "grid": grid, "out": str(out), "address": address, "parallel": parallel,
              "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
              "trials": trials}
     save(sweep_dir, sweep)
@@ -296,7 +296,8 @@ def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | N
     recipes = [as_dict(trial_recipe(base, point)) for point in combinations(grid)]
     check_gate(min_accuracy, min_fraction, recipes)
     import_ray()
-    sweep_dir, sweep = create_sweep(base, grid, Path(out).absolute() if address is None else Path(out), address,
+    source = str(Path(recipe_name).absolute()) if recipe_name.endswith(".toml") else recipe_name
+    sweep_dir, sweep = create_sweep(base, source, grid, Path(out).absolute() if address is None else Path(out), address,
                                     parallel, list(sys.argv))
     return _run(sweep_dir, sweep, parallel, address, min_accuracy, min_fraction, quiet)
 

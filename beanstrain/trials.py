@@ -107,12 +107,12 @@ def fit_command(recipe: dict, out: str, base: str) -> list[str]:
     """The `beanstrain fit` command line that trains the same run on its own."""
     from beanstrain.recipes import FIELDS, Recipe
 
-    defaults = Recipe(**recipe)
-    changed = {key: getattr(defaults, key) for key in ("epochs", "batch_size", "optimizer", "learning_rate", "loss",
+    trial = Recipe(**recipe)
+    settings = {key: getattr(trial, key) for key in ("epochs", "batch_size", "optimizer", "learning_rate", "loss",
                                                       "samples", "noise", "seed", "validation_split", "engine")}
     reference = _base_recipe(base)
     command = ["beanstrain", "fit", base]
-    for key, value in changed.items():
+    for key, value in settings.items():
         if value is not None and value != getattr(reference, key, FIELDS[key].default):
             command += [f"--{key.replace('_', '-')}", str(value)]
     if reference is not None and (recipe["dataset"], recipe["model"]) != (reference.dataset, reference.model):
@@ -179,7 +179,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         run_dir, resume = next_run(trial, out)
                         trial.update(run_dir=str(run_dir), state=runs.RUNNING)
                         save(sweep_dir, sweep)
-                        command = fit_command(trial["recipe"], str(out), sweep["recipe"])
+                        command = fit_command(trial["recipe"], str(out), sweep.get("source", sweep["recipe"]))
                         running[remote.remote(trial["recipe"], str(out), str(run_dir), resume, threads,
                                               command)] = trial
                         say(f"trial {trial['trial']}/{total} {'resumed' if resume else 'started'}: "
