@@ -15,7 +15,7 @@ The grid is the product of the `--set` values, in the order given:
 
 Its folder, `OUT/sweeps/<recipe>-<time>-<n>/`, holds:
 
-    sweep.json   the grid, each trial's settings, run folder, state and final figures
+    sweep.json   the grid, each trial's settings, run folder, state, final figures and worker (host:pid)
     results.csv  one row per trial
     sweep.png    the final test accuracy (or loss) per setting, one point per seed, and the curves per epoch
 

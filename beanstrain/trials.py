@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,7 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
     from beanstrain.recipes import Recipe
     from beanstrain.session import fit_run, resume_run
 
+    worker = f"{socket.gethostname()}:{os.getpid()}"  # the process that trained it; it keeps TensorFlow loaded
     tf = load_tensorflow()
     try:  # only before TensorFlow first runs anything in this worker; later trials keep the same count
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -94,11 +96,11 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
         else:
             summary = fit_run(Recipe(**recipe), out=Path(out), device="cpu", quiet=True, stream=io.StringIO(),
                               run_dir=Path(run_dir))
-        return {"error": None, "warnings": summary["warnings"]}
+        return {"error": None, "warnings": summary["warnings"], "worker": worker}
     except KeyboardInterrupt:
-        return {"error": INTERRUPTED, "warnings": None}
+        return {"error": INTERRUPTED, "warnings": None, "worker": worker}
     except Exception as error:  # the trial's failure is recorded; the sweep goes on
-        return {"error": first_line(error), "warnings": None}
+        return {"error": first_line(error), "warnings": None, "worker": worker}
     finally:
         sys.argv = saved_argv
 
@@ -191,6 +193,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         trial = running.pop(reference)
                         outcome = _result(ray, reference)
                         record_outcome(trial, outcome["error"], outcome["warnings"])
+                        trial["worker"] = outcome.get("worker")
                         if outcome["error"] == INTERRUPTED:
                             _interrupted(trial)
                         save(sweep_dir, sweep)

@@ -85,6 +85,8 @@ def test_resume_finishes_the_sweep_and_records_each_trial(interrupted_sweep, res
     states = [trial["state"] for trial in resumed_sweep["trials"]]
     assert states == ["finished", "finished", "diverged", "diverged"]  # the diverging trials did not stop the rest
     first = resumed_sweep["trials"][0]
+    # One trial at a time: one Ray worker trained them all, importing TensorFlow once.
+    assert len({trial["worker"] for trial in resumed_sweep["trials"]}) == 1 and first["worker"]
     assert config_of(first["run_dir"])["resumed"][0]["from_epoch"] == 3
     # Each trial is an ordinary run: the one stopped and resumed in a Ray worker matches a straight `fit`.
     straight = fit_json("spiral-deep8", "--epochs", "6", "--engine", "fit", "--seed", "0")
@@ -127,6 +129,25 @@ def test_bad_grids_are_refused_before_anything_starts(invoke, tmp_path, args, me
     result = invoke("sweep", *args, "--out", tmp_path / "runs" if "--out" not in args else "runs", exit_code=2)
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_two_sweeps_started_in_the_same_second_get_two_folders(tmp_path):
+    from beanstrain.sweep import new_sweep_dir
+
+    first, second = new_sweep_dir(tmp_path, "beans4-hidden2"), new_sweep_dir(tmp_path, "beans4-hidden2")
+    assert first != second and first.parent == second.parent == tmp_path / "sweeps"
+
+
+def test_a_trial_whose_process_died_is_recorded_failed(tmp_path):
+    """A run folder still marked running after its task came back: the worker was killed or its machine lost."""
+    from beanstrain import files, runs
+    from beanstrain.sweep import record_outcome
+
+    run_dir = runs.create_run_dir(tmp_path, "beans4-hidden2")
+    files.write_json(run_dir / runs.CONFIG, {"state": runs.RUNNING})
+    trial = record_outcome({"run_dir": str(run_dir)}, "the trial's process ended: worker died")
+    assert trial["state"] == "failed" and trial["error"] == "the trial's process ended: worker died"
+    assert trial["test"] is None
 
 
 def test_without_ray_the_sweep_is_one_line_saying_what_to_install(invoke, tmp_path, monkeypatch):
