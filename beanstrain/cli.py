@@ -85,6 +85,7 @@ def cli():
     beanstrain data                                  where MNIST and Fashion-MNIST were found
     beanstrain fit mnist-lenet                       LeNet-5 on MNIST, the course's settings
     beanstrain predict my_digit.png --run mnist-lenet    classify your own drawing
+    beanstrain sweep spiral-deep8 --set seed=0..4    one run per seed, on Ray
 
     Every run gets its own folder under runs/ with the model, config.json,
     metrics.json, history.csv and pictures.
@@ -326,6 +327,85 @@ def predict(images, target, out, invert, as_json, plot):
     if plot_path and plot_prediction(prediction, plot_path) and not as_json:
         click.echo(f"picture: {plot_path}")
     if prediction.failed:
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("recipe", required=False)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUES",
+              help="A recipe key and its values: comma-separated, or A..B for integers (both ends included). "
+                   "Repeat for more keys; the sweep runs every combination.")
+@click.option("--address",
+              help="Run on this Ray cluster (auto, or HOST:PORT) instead of starting Ray here; beanstrain must be "
+                   "installed on every node, and --out must be an absolute path to storage every node sees.")
+@click.option("--parallel", type=int, help="Most trials at once (default: one per CPU core); each trial's "
+                                            "TensorFlow threads are limited to its share of the CPUs.")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder for the run folders and sweeps/ (with --address: shared storage, an absolute path).")
+@click.option("--min-accuracy", type=float, help="Exit 1 unless the trials reach this test accuracy (0 to 1).")
+@click.option("--min-fraction", type=click.FloatRange(0, 1),
+              help="The fraction of trials that must reach --min-accuracy (default 1: every trial).")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="SWEEP_DIR",
+              help="Run the trials of this sweep that did not finish; interrupted ones continue from their "
+                   "checkpoints.")
+@click.option("--quiet", is_flag=True, help="No line per trial.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.pass_context
+def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json):
+    """Train RECIPE once for every combination of the --set values, on Ray, each trial an ordinary run.
+
+    Needs Ray (pip install "beanstrain[sweep]"). Without --address, Ray starts
+    on this machine inside the command and stops with it. Every trial gets its
+    own run folder under --out, so eval, predict and compare work on it; the
+    sweep's folder, OUT/sweeps/<recipe>-<time>-<n>/, holds sweep.json (the grid,
+    each trial's settings, run folder, state and figures), results.csv and
+    sweep.png. Trials train on CPUs. A trial that fails or diverges is recorded
+    and the others go on; the command then exits 1 if one failed (diverging is
+    a result, not a failure). Ctrl-C stops the running trials after their epoch,
+    with a checkpoint, and exits 130; --resume runs what did not finish. With
+    --min-accuracy it is a CI gate: exit 1 unless enough trials reach the bar.
+
+    \b
+    beanstrain sweep spiral-deep8 --set learning_rate=0.01,0.05,0.5 --set seed=0..4
+    beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9
+    beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9 --min-fraction 0.8
+    beanstrain sweep mnist-lenet --set seed=0..3 --address auto --out /shared/runs
+    beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
+    """
+    from beanstrain.sweep import describe, resume_sweep, run_sweep, resume_command
+
+    if resume_dir is not None:
+        given = [f"--{name}" for name, value in (("set", settings), ("address", address)) if value]
+        given += ["RECIPE"] * (recipe is not None)
+        given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
+        if given:
+            raise UsageError(f"--resume runs a sweep as it was recorded; drop {', '.join(given)}")
+        result = resume_sweep(resume_dir, parallel, min_accuracy, min_fraction, quiet)
+    elif recipe is None:
+        raise UsageError("give a RECIPE (see `beanstrain list`) and its --set values, or --resume SWEEP_DIR")
+    else:
+        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet)
+    if as_json:
+        emit_json(result)
+    else:
+        for trial in result["trials"]:
+            test = trial.get("test") or {}
+            figures = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
+            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {figures}")
+        click.echo(f"sweep folder: {result['sweep_dir']}" + (f" (picture: {result['picture']})"
+                                                            if result["picture"] else ""))
+    if result["state"] != "finished":
+        raise CommandError(Interrupted(f"sweep interrupted; resume with: {resume_command(result['sweep_dir'])}"))
+    failed = [trial for trial in result["trials"] if trial["state"] == "failed"]
+    if result["passed"] is False:
+        click.echo(f"Error: {result['gate']}", err=True)
+        sys.exit(1)
+    if result["gate"]:
+        click.echo(result["gate"], err=True)
+    if failed:
+        click.echo(f"Error: {len(failed)} trial{'s' * (len(failed) > 1)} failed: " + "; ".join(
+            f"trial {trial['trial']} ({describe(trial['settings'])}): {trial['error']}" for trial in failed), err=True)
         sys.exit(1)
 
 

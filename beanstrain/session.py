@@ -132,15 +132,18 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
 
 
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None) -> dict:
-    """Train a recipe into a new run folder and return the summary `fit --json` prints."""
+            stream=None, run_dir: Path | None = None) -> dict:
+    """Train a recipe into a new run folder and return the summary `fit --json` prints.
+
+    `run_dir` is an empty folder already made by `runs.create_run_dir` under `out` (a sweep makes each
+    trial's folder when it hands the trial out, so its record names the folder from the start)."""
     from beanstrain.devices import library_versions
 
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
     session = prepare(recipe, device, data_path, stream)
     try:
-        run_dir = runs.create_run_dir(out, recipe.name)
+        run_dir = Path(run_dir) if run_dir is not None else runs.create_run_dir(out, recipe.name)
     except OSError as error:
         raise RunError(f"cannot create a run folder under {out}: {failures.reason(error)}; "
                        f"{failures.remedy(error)} and train again") from None
