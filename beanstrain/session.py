@@ -71,6 +71,15 @@ def clamp_batch(batch_size: int, samples: int, stream) -> int:
     return batch_size
 
 
+def check_shared_batch(batch_size: int, devices: int) -> None:
+    """Refuse a batch that several devices cannot share evenly (Keras's mirrored step fails on one)."""
+    if batch_size % devices:
+        below, above = batch_size - batch_size % devices, batch_size - batch_size % devices + devices
+        raise UsageError(f"--devices {devices}: a batch of {batch_size} cannot be shared evenly by {devices} devices; "
+                         f"use a --batch-size that {devices} divides, such as "
+                         + (f"{below} or {above}" if below else f"{above}"))
+
+
 @dataclass
 class Session:
     """A recipe made ready to train: data, network, engine, before any run folder exists."""
@@ -125,8 +134,9 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     from beanstrain.objectives import accuracy_kind
     from beanstrain.engines import TrainData, choose_engine
 
-    if devices > 1:  # an engine that cannot train on several devices is refused before they are set up
+    if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
         engine = choose_engine(engine or recipe.engine, get_network(recipe.model).engine, steps=0, devices=devices)
+        check_shared_batch(batch_size or recipe.batch_size, devices)
     chosen_device = select_devices(device, devices)
     strategy = distribution_strategy(chosen_device)
     keras = load_keras()
@@ -135,9 +145,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     loss_name = recipe_loss(recipe)
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)
     batch_size = batch_size or clamp_batch(recipe.batch_size, len(x), stream)
-    if batch_size < devices:
-        raise UsageError(f"--devices {devices}: a batch of {batch_size} cannot be shared by {devices} devices; "
-                         f"use --batch-size {devices} or more")
+    check_shared_batch(batch_size, devices)  # again: a batch clamped to the training set
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():

@@ -74,14 +74,20 @@ def test_two_devices_killed_and_resumed_end_with_one_devices_weights(invoke, fit
     (["--devices", 2, "--engine", "compiled"],
      "Error: --devices 2: the compiled engine trains on one device only; use --engine fit"),
     (["--devices", 2, "--device", "gpu"], "Error: --device gpu: TensorFlow sees no GPU"),
-    (["--devices", (os.cpu_count() or 1) + 1, "--device", "cpu"],
+    (["--devices", 2, "--batch-size", 33],
+     "Error: --devices 2: a batch of 33 cannot be shared evenly by 2 devices; use a --batch-size that 2 divides, "
+     "such as 32 or 34"),
+    (["--devices", 2, "--batch-size", 1], "Error: --devices 2: a batch of 1 cannot be shared evenly by 2 devices; "
+                                          "use a --batch-size that 2 divides, such as 2"),
+    (["--devices", (os.cpu_count() or 1) + 1, "--batch-size", (os.cpu_count() or 1) + 1, "--device", "cpu"],
      f"Error: --devices {(os.cpu_count() or 1) + 1}: this machine has no GPU for TensorFlow and "
      f"{os.cpu_count()} CPU cores"),
     # This process's TensorFlow started with one CPU device: a new process is what works.
     (["--devices", 2, "--device", "cpu"], "Error: --devices 2: TensorFlow already started in this process with 1 "
                                           "CPU device"),
-], ids=["none", "compiled", "no-gpu", "more-than-cores", "started"])
+], ids=["none", "compiled", "no-gpu", "uneven-batch", "batch-of-one", "more-than-cores", "started"])
 def test_devices_refused_in_one_line(invoke, tmp_path, arguments, message):
+    load_tensorflow().constant(0)  # this process's runtime has started (with one CPU device), whichever test ran first
     result = invoke("fit", "beans4-hidden2", "--epochs", 1, "--out", tmp_path, *arguments, exit_code=2)
     assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "beans4-hidden2").exists()
