@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,12 +40,15 @@ def _weights(run_dir) -> list[np.ndarray]:
 
 def test_two_devices_killed_and_resumed_end_with_one_devices_weights(invoke, fit_json, tmp_path):
     """The two-device run is killed (SIGKILL) after its epoch-3 checkpoint and resumed with no --devices,
-    so on the two devices config.json recorded; it ends where one device, never stopped, ends."""
+    so on the two devices config.json recorded; it ends where one device, never stopped, ends, and so
+    does a copy of it resumed on one device."""
     out = tmp_path / "two"
     killed = _beanstrain("fit", *ARGUMENTS, "--devices", 2, "--out", out, "--quiet", BEANSTRAIN_TEST_KILL_AFTER=3)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = only_run(out)
     assert config_of(run_dir)["state"] == "running" and not (run_dir / runs.MODEL).exists()
+    on_one = tmp_path / "on-one" / run_dir.name
+    shutil.copytree(run_dir, on_one)
 
     resumed = _beanstrain("fit", "--resume", run_dir, "--quiet", "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -67,6 +71,12 @@ def test_two_devices_killed_and_resumed_end_with_one_devices_weights(invoke, fit
 
     evaluated = json.loads(invoke("eval", run_dir, "--json").stdout)
     assert evaluated["metrics"] == pytest.approx(one["metrics"]["test"], rel=1e-5)
+
+    # The same checkpoint, continued on one device in this process, ends there too.
+    invoke("fit", "--resume", on_one, "--devices", 1, "--quiet")
+    assert config_of(on_one)["device"]["devices"] == ["/CPU:0"]
+    for resumed_weight, one_weight in zip(_weights(on_one), one_weights, strict=True):
+        np.testing.assert_allclose(resumed_weight, one_weight, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("arguments, message", [
