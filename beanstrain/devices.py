@@ -181,27 +181,21 @@ def select_devices(choice: str, count: int) -> dict:
 
     if count < 1:
         raise UsageError(f"--devices must be 1 or more, got {count}")
+    first = select_device(choice)
     if count == 1:
-        device = select_device(choice)
-        return {**device, "strategy": None, "devices": [device["tf_device"]]}
-    if choice not in DEVICE_CHOICES:
-        raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {choice!r}")
-    tf = load_tensorflow()
-    gpus = tf.config.list_physical_devices("GPU") if choice != "cpu" else []
-    if choice == "gpu" and not gpus:
-        raise UsageError("--device gpu: TensorFlow sees no GPU on this machine (use --device cpu or auto)")
-    if gpus:
+        return {**first, "strategy": None, "devices": [first["tf_device"]]}
+    if first["kind"] == "gpu":
+        gpus = load_tensorflow().config.list_physical_devices("GPU")
         if len(gpus) < count:
             found = f"{len(gpus)} GPU" + "s" * (len(gpus) > 1)
             raise UsageError(f"--devices {count}: TensorFlow sees {found} on this machine; use --devices "
                              f"{len(gpus)} or fewer, or --device cpu for {count} logical CPU devices")
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return {"kind": "gpu", "name": f"{count} x {details.get('device_name', gpus[0].name)}", "tf_device": None,
+        return {"kind": "gpu", "name": f"{count} x {first['name']}", "tf_device": None,
                 "strategy": "MirroredStrategy", "devices": [f"/GPU:{index}" for index in range(count)]}
     cores = os.cpu_count() or 1
     if count > cores:
-        raise UsageError(f"--devices {count}: this machine has no GPU for TensorFlow and {cores} CPU cores to split "
-                         f"into logical devices; use --devices {cores} or fewer")
+        raise UsageError(f"--devices {count}: with no GPU in use the CPU is split into logical devices, at most "
+                         f"one per core ({cores}); use --devices {cores} or fewer")
     split_cpu(count)
     return {"kind": "cpu", "name": f"{count} logical devices of {cpu_name()} ({cores} cores)", "tf_device": None,
             "strategy": "MirroredStrategy", "devices": [f"/CPU:{index}" for index in range(count)]}

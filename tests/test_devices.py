@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -90,8 +91,8 @@ def test_two_devices_killed_and_resumed_end_with_one_devices_weights(invoke, fit
     (["--devices", 2, "--batch-size", 1], "Error: --devices 2: a batch of 1 cannot be shared evenly by 2 devices; "
                                           "use a --batch-size that 2 divides, such as 2"),
     (["--devices", (os.cpu_count() or 1) + 1, "--batch-size", (os.cpu_count() or 1) + 1, "--device", "cpu"],
-     f"Error: --devices {(os.cpu_count() or 1) + 1}: this machine has no GPU for TensorFlow and "
-     f"{os.cpu_count()} CPU cores"),
+     f"Error: --devices {(os.cpu_count() or 1) + 1}: with no GPU in use the CPU is split into logical devices, at "
+     f"most one per core ({os.cpu_count()}); use --devices {os.cpu_count()} or fewer"),
     # This process's TensorFlow started with one CPU device: a new process is what works.
     (["--devices", 2, "--device", "cpu"], "Error: --devices 2: TensorFlow already started in this process with 1 "
                                           "CPU device"),
@@ -108,7 +109,9 @@ def test_more_devices_than_gpus_refused(invoke, tmp_path, monkeypatch):
     config = load_tensorflow().config
     listed = config.list_physical_devices
     monkeypatch.setattr(config, "list_physical_devices",
-                        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else listed(kind))
+                        lambda kind=None: [SimpleNamespace(name="/physical_device:GPU:0")] if kind == "GPU"
+                        else listed(kind))
+    monkeypatch.setattr(config.experimental, "get_device_details", lambda device: {"device_name": "a GPU"})
     result = invoke("fit", "beans4-hidden2", "--epochs", 1, "--out", tmp_path, "--devices", 2, exit_code=2)
     assert result.output == ("Error: --devices 2: TensorFlow sees 1 GPU on this machine; use --devices 1 or fewer, "
                              "or --device cpu for 2 logical CPU devices\n")
