@@ -198,6 +198,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
     so is the number of devices, unless `devices` asks for another.
     """
     from beanstrain.checkpoints import has_checkpoint, read_checkpoint
+    from beanstrain.engines import get_engine
     from beanstrain.recipes import check_recipe
 
     stream = stream or sys.stderr
@@ -227,6 +228,9 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
             devices = devices if devices is not None else len(config.get("device", {}).get("devices") or [None])
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+        if devices > 1 and not get_engine(engine).distributes:  # --engine cannot change on a resume
+            raise UsageError(f"--resume {run_dir}: the run trains with the {engine} engine, which uses one device; "
+                             "resume it without --devices")
         checkpoint = read_checkpoint(run_dir)
         session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine, devices)
         resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,

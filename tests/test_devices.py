@@ -115,3 +115,14 @@ def test_more_devices_than_gpus_refused(invoke, tmp_path, monkeypatch):
     result = invoke("fit", "beans4-hidden2", "--epochs", 1, "--out", tmp_path, "--devices", 2, exit_code=2)
     assert result.output == ("Error: --devices 2: TensorFlow sees 1 GPU on this machine; use --devices 1 or fewer, "
                              "or --device cpu for 2 logical CPU devices\n")
+
+
+def test_a_compiled_run_is_not_resumed_on_several_devices(invoke, tmp_path, interrupt_at):
+    """--engine cannot be given with --resume, so the line says what can be done instead."""
+    interrupt_at(2)
+    invoke("fit", "beans7-neuron", "--epochs", 4, "--engine", "compiled", "--out", tmp_path, "--quiet", exit_code=130)
+    run_dir = only_run(tmp_path)
+    result = invoke("fit", "--resume", run_dir, "--devices", 2, exit_code=2)
+    assert result.output == (f"Error: --resume {run_dir}: the run trains with the compiled engine, which uses one "
+                             "device; resume it without --devices\n")
+    assert config_of(run_dir)["state"] == "interrupted"
