@@ -156,9 +156,13 @@ def list_command(as_json):
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.option("--devices", type=int, metavar="N",
+              help="Train on N devices at once (tf.distribute's MirroredStrategy, fit engine): N GPUs, or without a "
+                   "GPU the CPU split into N logical devices. The batch size stays the whole step's batch. "
+                   "Default 1; a resumed run: the number it recorded.")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json):
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -181,6 +185,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
+    beanstrain fit mnist-dense128 --devices 2
     """
     from beanstrain.session import fit_run, resume_run
     from beanstrain.recipes import resolve_recipe
@@ -194,10 +199,11 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
-        summary = resume_run(resume_dir, device=device, quiet=quiet)
+        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices)
     else:
         resolved = resolve_recipe(recipe, flags)
-        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
+        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
+                          devices=1 if devices is None else devices)
     if as_json:
         emit_json(summary)
     else:

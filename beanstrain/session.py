@@ -72,6 +72,15 @@ def clamp_batch(batch_size: int, samples: int, stream) -> int:
     return batch_size
 
 
+def check_shared_batch(batch_size: int, devices: int) -> None:
+    """Refuse a batch that several devices cannot share evenly (Keras's mirrored step fails on one)."""
+    if batch_size % devices:
+        below, above = batch_size - batch_size % devices, batch_size - batch_size % devices + devices
+        raise UsageError(f"--devices {devices}: a batch of {batch_size} cannot be shared evenly by {devices} devices; "
+                         f"use a --batch-size that {devices} divides, such as "
+                         + (f"{below} or {above}" if below else f"{above}"))
+
+
 @dataclass
 class Session:
     """A recipe made ready to train: data, network, engine, before any run folder exists."""
@@ -85,6 +94,20 @@ class Session:
     batch_size: int
     model: object
     engine: str
+    strategy: object = None  # a tf.distribute strategy when the run trains on several devices
+
+    def placement(self):
+        """The one device a run's work is placed on (on several devices the strategy places it)."""
+        from beanstrain.devices import load_tensorflow
+
+        return contextlib.nullcontext() if self.strategy else load_tensorflow().device(self.device["tf_device"])
+
+    def replicas(self):
+        """The strategy's scope, where the optimizer is made and training runs, on several devices.
+
+        Only training belongs in it: Keras divides every loss computed in it by the number of
+        devices (each replica's share of the summed gradient), so a run's figures are taken outside."""
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
     def make_trainer(self):
         from beanstrain.engines import make_trainer
@@ -107,32 +130,41 @@ class Session:
 
 
 def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
-            engine: str | None = None) -> Session:
-    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
-    from beanstrain.devices import load_keras, select_device
+            engine: str | None = None, devices: int = 1) -> Session:
+    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming.
+
+    On several `devices` the network is built in the strategy's scope, so each device holds a mirror of it."""
+    from beanstrain.devices import distribution_strategy, load_keras, select_devices
     from beanstrain.models import build_model, get_network
     from beanstrain.objectives import accuracy_kind
     from beanstrain.engines import TrainData, choose_engine
 
-    chosen_device = select_device(device)
+    if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
+        engine = choose_engine(engine or recipe.engine, get_network(recipe.model).engine, steps=0, devices=devices)
+        check_shared_batch(batch_size or recipe.batch_size, devices)
+    chosen_device = select_devices(device, devices)
+    strategy = distribution_strategy(chosen_device)
     keras = load_keras()
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path)
     check_finite(dataset)
     loss_name = recipe_loss(recipe)
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)
     batch_size = batch_size or clamp_batch(recipe.batch_size, len(x), stream)
+    check_shared_batch(batch_size, devices)  # again: a batch clamped to the training set
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
-    model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
     session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
                       batch_size, model, engine or choose_engine(recipe.engine, get_network(recipe.model).engine,
-                                                                 steps=recipe.epochs * math.ceil(len(x) / batch_size)))
+                                                                 steps=recipe.epochs * math.ceil(len(x) / batch_size)),
+                      strategy)
     session.data = TrainData(x, session.encode(y), held_x, session.encode(held_y), held_name)
     return session
 
 
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None, run_dir: Path | None = None) -> dict:
+            stream=None, run_dir: Path | None = None, devices: int = 1) -> dict:
     """Train a recipe into a new run folder and return the summary `fit --json` prints.
 
     `run_dir` is an empty folder already made by `runs.create_run_dir` under `out` (a sweep makes each
@@ -141,7 +173,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
 
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
-    session = prepare(recipe, device, data_path, stream)
+    session = prepare(recipe, device, data_path, stream, devices=devices)
     try:
         run_dir = Path(run_dir) if run_dir is not None else runs.create_run_dir(out, recipe.name)
     except OSError as error:
@@ -166,12 +198,15 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
         return _train(run_dir, session, None, quiet, stream)
 
 
-def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None) -> dict:
+def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None,
+               devices: int | None = None) -> dict:
     """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs.
 
-    The recipe, data, batch size and engine are the ones config.json recorded.
+    The recipe, data, batch size and engine are the ones config.json recorded;
+    so is the number of devices, unless `devices` asks for another.
     """
     from beanstrain.checkpoints import has_checkpoint, read_checkpoint
+    from beanstrain.engines import get_engine
     from beanstrain.recipes import check_recipe
 
     stream = stream or sys.stderr
@@ -198,10 +233,14 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
             recipe = Recipe(**config["recipe"])
             check_recipe(recipe)
             batch_size, engine = int(config["batch_size"]), config["engine"]
-        except (KeyError, TypeError, ValueError) as error:
+            devices = devices if devices is not None else len(config.get("device", {}).get("devices") or [None])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+        if devices > 1 and not get_engine(engine).distributes:  # --engine cannot change on a resume
+            raise UsageError(f"--resume {run_dir}: the run trains with the {engine} engine, which uses one device; "
+                             "resume it without --devices")
         checkpoint = read_checkpoint(run_dir)
-        session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine)
+        session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine, devices)
         resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
         try:
@@ -229,7 +268,9 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
              f"run: {run_dir}" + (f"; resuming after epoch {start_epoch}" if resume_from else ""), stream)
     progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
     keeper = None
-    with failures.recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
+    with failures.recording_failure(run_dir, progress, lambda: keeper), session.placement(), \
+            contextlib.ExitStack() as training:
+        training.enter_context(session.replicas())
         trainer = session.make_trainer()
         history = History(trainer.columns)
         if resume_from:
@@ -244,6 +285,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
 
         with StopRequest(stream) as stop:
             trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
+        training.close()  # the figures, the model file and the pictures are made as on one device
         train_seconds = keeper.train_seconds()
         progress.close()
         diverged = history.diverged_at()
@@ -289,7 +331,7 @@ def _dead_ends(session: Session, history, test_outputs, y_test, metrics) -> list
     activation = getattr(getattr(output, "activation", None), "__name__", None)
     evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
                         accuracy_kind=session.accuracy, test_accuracy=metrics["test"].get("accuracy"),
-                        learning_rate=float(session.model.optimizer.learning_rate),
+                        learning_rate=float(session.model.optimizer.learning_rate.numpy()),
                         output_activation=activation if activation in ("sigmoid", "softmax") else None)
     probe = session.data.x[:PROBE_SAMPLES]
     return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
@@ -345,12 +387,6 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
                     float(config.get("train_seconds") or metrics.get("train_seconds", 0.0)),
                     {split: metrics[split] for split in ("train", "test") if split in metrics},
                     metrics.get("warnings", []))
-
-
-def _device_scope(device: dict):
-    from beanstrain.devices import load_tensorflow
-
-    return load_tensorflow().device(device["tf_device"])
 
 
 def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows,

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
-from beanstrain.errors import lookup
+from beanstrain.errors import UsageError, lookup
 
 if TYPE_CHECKING:  # the command line lists the engines without importing NumPy
     import numpy as np
@@ -35,6 +35,8 @@ class Engine:
     trainer: str  # the trainer class in it
     label: str  # a few words for --help
     summary: str  # one line for the README's table of engines
+    # Trains a network mirrored over several devices (`--devices N`) under a tf.distribute strategy.
+    distributes: bool = False
 
     def load(self):
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.trainer)
@@ -47,7 +49,8 @@ ENGINES: dict[str, Engine] = {
         "inside one XLA-compiled TensorFlow loop, called in chunks of epochs so progress is shown"),
     "fit": Engine(
         "keras_fit", "FitTrainer", "Keras fit",
-        "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop"),
+        "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop",
+        distributes=True),
 }
 # What --engine and a recipe's `engine` accept: an engine, or "auto" for `choose_engine`'s rule.
 ENGINE_CHOICES = ("auto", *ENGINES)
@@ -61,9 +64,10 @@ def get_engine(name: str) -> Engine:
     return lookup("engine", name, ENGINES)
 
 
-def choose_engine(requested: str, network_engine: str | None, steps: int) -> str:
+def choose_engine(requested: str, network_engine: str | None, steps: int, devices: int = 1) -> str:
     """The README's rule: the compiled loop for runs long enough to repay compiling it, unless the
     network's registry entry names the engine measured faster for it (`models.Network.engine`).
+    On several devices, the first engine that `distributes`; one that does not is refused.
 
         >>> choose_engine("auto", None, steps=59)       # one epoch of 60,000 images, batch 1024
         'fit'
@@ -71,7 +75,16 @@ def choose_engine(requested: str, network_engine: str | None, steps: int) -> str
         'fit'
         >>> choose_engine("fit", None, steps=5000 * 10)  # asked for by name
         'fit'
+        >>> choose_engine("auto", None, steps=5000 * 10, devices=2)
+        'fit'
     """
+    if devices > 1:
+        able = [name for name, engine in ENGINES.items() if engine.distributes]
+        if requested == "auto":
+            return able[0]
+        if not get_engine(requested).distributes:
+            raise UsageError(f"--devices {devices}: the {requested} engine trains on one device only; "
+                             f"use --engine {' or '.join(able)}")
     if requested != "auto":
         return requested
     if network_engine:
