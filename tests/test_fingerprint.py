@@ -6,8 +6,9 @@ variables (exact bits), the history and metrics (history.csv and
 metrics.json without the seconds), and the shape of the run folder (its file
 names, config.json's keys, fit's JSON keys).  The weight, optimizer and
 history digests were computed before the package was reshaped; the layout's
-since, when metrics.json and fit's JSON gained `warnings`, and again when
-recipes (config.json's `recipe`) gained the `levels` keys.  Any later change
+since, when metrics.json and fit's JSON gained `warnings`, again when
+recipes (config.json's `recipe`) gained the `levels` keys, and again when every
+run folder gained its page, report.html.  Any later change
 that moves a weight by one bit, or a file or a key, fails here.
 
 Floating-point results depend on the CPU and the library versions, so the
