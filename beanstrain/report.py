@@ -56,17 +56,25 @@ CAPTIONS = {
 }
 THUMBNAILS = ("boundary.png", "fit.png", "samples.png", "history.png", "data.png")
 WEIGHTS_SHOWN = 400  # final weights are shown for networks of at most this many numbers
+WIDE_PIXELS = 900  # pictures at least this wide get a row of their own
 TRACE_READ = 64 << 20  # a trace larger than this is not read for a page
 
 
-def pictures(run_dir: Path) -> list[dict]:
-    """The run's pictures and videos: known names in CAPTIONS' order, then any others by name."""
+def pictures(run_dir: Path, sizes: bool = True) -> list[dict]:
+    """The run's pictures and videos: known names in CAPTIONS' order, then any others by name
+    (with each picture's size read from its header unless `sizes` is False)."""
     found = [path for path in Path(run_dir).iterdir() if path.is_file() and not path.name.startswith(".")
              and path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
     order = list(CAPTIONS)
     found.sort(key=lambda path: (order.index(path.name) if path.name in CAPTIONS else len(order), path.name))
-    return [{"file": path.name, "href": quote(path.name), "caption": CAPTIONS.get(path.name, path.name),
-             "video": path.suffix.lower() in VIDEO_SUFFIXES, "size": _size(path)} for path in found]
+    shown = []
+    for path in found:
+        size = _size(path) if sizes else None
+        shown.append({"file": path.name, "href": quote(path.name), "caption": CAPTIONS.get(path.name, path.name),
+                      "video": path.suffix.lower() in VIDEO_SUFFIXES, "size": size,
+                      # A wide or detailed picture takes a whole row rather than half of one.
+                      "wide": bool(size) and (size[0] > 1.6 * size[1] or size[0] >= WIDE_PIXELS)})
+    return shown
 
 
 def _size(path: Path) -> tuple[int, int] | None:
@@ -126,14 +134,11 @@ def _note(text: str) -> dict:
 
 def reproduce_command(config: dict) -> str:
     """`beanstrain fit RECIPE` plus the flags whose values differ from that recipe's (or the pair's defaults)."""
-    from beanstrain.recipes import Recipe, list_recipes, resolve_recipe
+    from beanstrain.recipes import Recipe
 
     recipe = Recipe(**config["recipe"])
-    if recipe.name in list_recipes():
-        words, base = ["beanstrain", "fit", recipe.name], resolve_recipe(recipe.name)
-    else:
-        words = ["beanstrain", "fit", "--dataset", recipe.dataset, "--model", recipe.model]
-        base = resolve_recipe(None, {"dataset": recipe.dataset, "model": recipe.model})
+    words, base = _base_recipe(recipe.name, recipe.dataset, recipe.model)
+    words = list(words)
     for flag in ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
                  "validation_split", "engine"):
         value = getattr(recipe, flag)
@@ -142,6 +147,17 @@ def reproduce_command(config: dict) -> str:
     if config.get("data_path"):
         words += ["--data", str(config["data_path"])]
     return shlex.join(words)
+
+
+@functools.lru_cache(maxsize=64)
+def _base_recipe(name: str, dataset: str, model: str):
+    """The words that name a run's recipe on the command line, and what they resolve to (an index asks often)."""
+    from beanstrain.recipes import recipe_files, resolve_recipe
+
+    if name in recipe_files():
+        return ("beanstrain", "fit", name), resolve_recipe(name)
+    return (("beanstrain", "fit", "--dataset", dataset, "--model", model),
+            resolve_recipe(None, {"dataset": dataset, "model": model}))
 
 
 def run_context(run_dir: Path) -> dict:
@@ -161,7 +177,7 @@ def run_context(run_dir: Path) -> dict:
     device = config.get("device") if isinstance(config.get("device"), dict) else {}
     settings = [(label, value) for label, value in (
         ("dataset", recipe.get("dataset")), ("network", recipe.get("model")),
-        ("parameters", config.get("parameters")), ("epochs", recipe.get("epochs")),
+        ("parameters", f"{config['parameters']:,}" if isinstance(config.get("parameters"), int) else None), ("epochs", recipe.get("epochs")),
         ("batch size", config.get("batch_size")), ("optimizer", recipe.get("optimizer")),
         ("learning rate", recipe.get("learning_rate")), ("loss", config.get("loss") or recipe.get("loss")),
         ("samples", recipe.get("samples")), ("noise", recipe.get("noise")), ("seed", config.get("seed")),
@@ -234,7 +250,9 @@ def _seconds(value) -> str | None:
     return f"{value:.2f}" if isinstance(value, (int, float)) else None
 
 
+@functools.lru_cache(maxsize=1)
 def _environment():
+    """One Jinja2 environment per process: it compiles each template once, not once per page."""
     import jinja2
 
     return jinja2.Environment(loader=jinja2.PackageLoader("beanstrain", "templates"), autoescape=True,
@@ -263,7 +281,8 @@ def index_context(out: Path) -> dict:
             except Exception as error:  # the card says so; the other runs still get theirs
                 row = catalog.RunRow(**{**row.as_json(), "problem": f"no page: {first_line(error)}"})
         relative = run_dir.relative_to(out).as_posix()
-        shown = [picture for picture in pictures(run_dir) if not picture["video"]] if run_dir.is_dir() else []
+        shown = [picture for picture in pictures(run_dir, sizes=False) if not picture["video"]] \
+            if run_dir.is_dir() else []
         thumbnail = next((picture for name in THUMBNAILS for picture in shown if picture["file"] == name),
                          shown[0] if shown else None)
         groups.setdefault(run_dir.parent.name, []).append({
