@@ -54,6 +54,7 @@ CAPTIONS = {
     "levels.png": "Levels",
     "data.png": "The training data",
 }
+RUN_FILES = (runs.CONFIG, runs.METRICS, runs.HISTORY, runs.EVAL, runs.MODEL, TRACE)  # linked at the page's end
 THUMBNAILS = ("boundary.png", "fit.png", "samples.png", "history.png", "data.png")
 WEIGHTS_SHOWN = 400  # final weights are shown for networks of at most this many numbers
 WIDE_PIXELS = 900  # pictures at least this wide get a row of their own
@@ -172,12 +173,30 @@ def run_context(run_dir: Path) -> dict:
     state = config.get("state") or "unknown"
     try:
         command = reproduce_command(config)
-    except (KeyError, TypeError, ValueError, UsageError):
+    except (KeyError, TypeError, ValueError, UsageError, RunError):
         command = None  # a recipe this version no longer knows: the settings below still tell it
+    versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
+    return {
+        "run": run_dir.name, "recipe": recipe.get("name") or run_dir.parent.name, "state": state,
+        "description": recipe.get("description") or "", "course_result": recipe.get("course_result") or "",
+        "command": command, "stopped": _stopped(run_dir, config, state), "settings": _settings(config, recipe),
+        "versions": ", ".join(f"{name} {value}" for name, value in versions.items()),
+        "figures": [(split, _figure(figures, "loss"), _figure(figures, "accuracy"))
+                    for split in ("train", "test") if isinstance(figures := metrics.get(split), dict)],
+        "per_class": _per_class(metrics, evaluation),
+        "warnings": [str(line) for line in metrics.get("warnings") or [] if isinstance(metrics["warnings"], list)],
+        "pictures": pictures(run_dir), "weights": final_weights(run_dir),
+        "files": [{"file": name, "href": quote(name)} for name in RUN_FILES if (run_dir / name).is_file()],
+    }
+
+
+def _settings(config: dict, recipe: dict) -> list[tuple[str, object]]:
+    """What the run was trained with, as (label, value) pairs; values the run did not record are left out."""
     device = config.get("device") if isinstance(config.get("device"), dict) else {}
-    settings = [(label, value) for label, value in (
+    parameters = config.get("parameters")
+    settings = (
         ("dataset", recipe.get("dataset")), ("network", recipe.get("model")),
-        ("parameters", f"{config['parameters']:,}" if isinstance(config.get("parameters"), int) else None), ("epochs", recipe.get("epochs")),
+        ("parameters", f"{parameters:,}" if isinstance(parameters, int) else None), ("epochs", recipe.get("epochs")),
         ("batch size", config.get("batch_size")), ("optimizer", recipe.get("optimizer")),
         ("learning rate", recipe.get("learning_rate")), ("loss", config.get("loss") or recipe.get("loss")),
         ("samples", recipe.get("samples")), ("noise", recipe.get("noise")), ("seed", config.get("seed")),
@@ -185,21 +204,8 @@ def run_context(run_dir: Path) -> dict:
         ("device", f"{device.get('name')} ({device.get('kind')})" if device.get("name") else None),
         ("engine", config.get("engine")), ("started", _when(config.get("started"))),
         ("ended", _when(config.get("ended"))), ("training seconds", _seconds(config.get("train_seconds"))),
-    ) if value not in (None, "")]
-    versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
-    return {
-        "run": run_dir.name, "recipe": recipe.get("name") or run_dir.parent.name, "state": state,
-        "description": recipe.get("description") or "", "course_result": recipe.get("course_result") or "",
-        "command": command, "stopped": _stopped(run_dir, config, state), "settings": settings,
-        "versions": ", ".join(f"{name} {value}" for name, value in versions.items()),
-        "figures": [(split, _figure(figures, "loss"), _figure(figures, "accuracy"))
-                    for split in ("train", "test") if isinstance(figures := metrics.get(split), dict)],
-        "per_class": _per_class(metrics, evaluation),
-        "warnings": [str(line) for line in metrics.get("warnings") or [] if isinstance(metrics["warnings"], list)],
-        "pictures": pictures(run_dir), "weights": final_weights(run_dir),
-        "files": [{"file": name, "href": quote(name)} for name in
-                  (runs.CONFIG, runs.METRICS, runs.HISTORY, runs.EVAL, runs.MODEL, TRACE) if (run_dir / name).is_file()],
-    }
+    )
+    return [(label, value) for label, value in settings if value not in (None, "")]
 
 
 def _optional_json(path: Path) -> dict:
@@ -304,26 +310,35 @@ def write_index(out: Path) -> Path:
     return out / INDEX
 
 
-def write_page_or_warn(run_dir: Path, stream=None) -> None:
-    """A run's page at the end of the run; any failure is one warning line, never the run's error."""
+def write_page_or_warn(run_dir: Path, stream=None, silent: bool = False) -> None:
+    """A run's page at the end of the run; a failure is one warning line (none when `silent`), never the run's error."""
     try:
         if (Path(run_dir) / runs.CONFIG).is_file():
             write_run_page(run_dir)
     except (Exception, KeyboardInterrupt) as error:
-        print(f"warning: {PAGE} not written: {first_line(error)}", file=stream or sys.stderr, flush=True)
+        if not silent:
+            print(f"warning: {PAGE} not written: {first_line(error)}", file=stream or sys.stderr, flush=True)
 
 
 def page_when_done(function):
     """Decorate a function that ends a run (its `run_dir` and `stream` arguments): however it ends,
-    the run's page is written, and the function's result or error is what the caller gets."""
+    the run's page is written, and the function's result or error is what the caller gets.
+
+    A run that ends in an error says so in one line; a page that could not be written then (most
+    often for the same reason, a full disk) adds nothing to it: `beanstrain report RUN_DIR` writes it later.
+    """
     signature = inspect.signature(function)
 
     @functools.wraps(function)
     def ended(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
+        run_dir, stream = bound.arguments["run_dir"], bound.arguments.get("stream")
         try:
-            return function(*args, **kwargs)
-        finally:
-            write_page_or_warn(bound.arguments["run_dir"], bound.arguments.get("stream"))
+            result = function(*args, **kwargs)
+        except BaseException:
+            write_page_or_warn(run_dir, stream, silent=True)
+            raise
+        write_page_or_warn(run_dir, stream)
+        return result
 
     return ended

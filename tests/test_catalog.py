@@ -44,7 +44,8 @@ def mixed_out(tmp_path, trained_run):
 
 
 def test_runs_on_a_missing_and_an_empty_folder(invoke, tmp_path):
-    assert invoke("runs", "--out", tmp_path / "nowhere").output == f"no runs under {tmp_path / 'nowhere'} (no such folder)\n"
+    nowhere = tmp_path / "nowhere"
+    assert invoke("runs", "--out", nowhere).output == f"no runs under {nowhere} (no such folder)\n"
     assert invoke("runs", "--out", tmp_path).output == f"no runs under {tmp_path}\n"
     assert json.loads(invoke("runs", "--out", tmp_path, "--json").output) == []
 

@@ -224,3 +224,21 @@ def test_report_rewrites_one_runs_page_and_opens_it(invoke, trained_run, tmp_pat
 def test_report_refuses_what_is_not_a_run_or_a_folder_of_runs(invoke, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     assert invoke("report", *args, exit_code=2).output == f"Error: {message}\n"
+
+
+def test_a_run_that_fails_says_one_line_even_when_its_page_cannot_be_written(invoke, tmp_path, monkeypatch):
+    from beanstrain import session
+    from beanstrain.errors import RunError
+
+    def refuse(run_dir):
+        raise OSError(28, "No space left on device")
+
+    def broken(*args):
+        raise RunError("the pictures could not be drawn")
+
+    monkeypatch.setattr(report, "write_run_page", refuse)
+    monkeypatch.setattr(session, "draw_pictures", broken)
+    result = invoke("fit", "beans7-neuron", "--epochs", 3, "--out", tmp_path, "--quiet", exit_code=1)
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("Error: the pictures could not be drawn")
+    assert config_of(only_run(tmp_path))["state"] == "failed"
