@@ -51,7 +51,7 @@ CAPTIONS = {
     "neurons.png": "What each neuron has learned",
     "weights.png": "The weights during training",
     "cost.png": "The cost over the weights, with the path training took",
-    "levels.png": "Levels",
+    "levels.png": "The mapping from level to weight",
     "data.png": "The training data",
 }
 RUN_FILES = (runs.CONFIG, runs.METRICS, runs.HISTORY, runs.EVAL, runs.MODEL, TRACE)  # linked at the page's end
