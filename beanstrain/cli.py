@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from beanstrain.catalog import STATES as RUN_STATES
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
@@ -86,9 +87,11 @@ def cli():
     beanstrain fit mnist-lenet                       LeNet-5 on MNIST, the course's settings
     beanstrain predict my_digit.png --run mnist-lenet    classify your own drawing
     beanstrain sweep spiral-deep8 --set seed=0..4    one run per seed, on Ray
+    beanstrain runs                                  every run under runs/, newest first
+    beanstrain report --out runs --open              runs/index.html: a page of every run
 
     Every run gets its own folder under runs/ with the model, config.json,
-    metrics.json, history.csv and pictures.
+    metrics.json, history.csv, pictures and report.html, its page.
     """
 
 
@@ -466,6 +469,75 @@ def _plot_file(plot: Path | None) -> Path | None:
     if not plot.parent.is_dir():
         raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist")
     return plot
+
+
+@cli.command("runs", context_settings=CONTEXT)
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--recipe", help="Only the runs of this recipe.")
+@click.option("--state", type=click.Choice(RUN_STATES),
+              help="Only the runs in this state (damaged: folders that are not readable runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one object per run.")
+def runs_command(out, recipe, state, as_json):
+    """List the runs under --out: recipe, state, test accuracy (or loss), epochs, seconds, started, folder.
+
+    Reads only each run's config.json and metrics.json, so it answers at
+    once. A folder that is not a readable run is listed as damaged, with its
+    problem. Newest first within each recipe.
+
+    \b
+    beanstrain runs
+    beanstrain runs --recipe beans4-hidden2 --state finished
+    beanstrain runs --out class-runs --json
+    """
+    from beanstrain.catalog import catalog, table_lines
+
+    rows = catalog(out, recipe, state)
+    if as_json:
+        emit_json([row.as_json() for row in rows])
+    elif not rows:
+        which = f"{state + ' ' if state else ''}runs{f' of {recipe}' if recipe else ''}"
+        click.echo(f"no {which} under {out}" + ("" if Path(out).is_dir() else " (no such folder)"))
+    else:
+        for line in table_lines(rows):
+            click.echo(line.rstrip())
+
+
+@cli.command("report", context_settings=CONTEXT)
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path), metavar="[RUN_DIR]")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder of runs whose index.html is written (when no RUN_DIR is given).")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser, when there is one.")
+def report_command(run_dir, out, open_page):
+    """Write a run's page (RUN_DIR/report.html), or the index of every run under --out (--out/index.html).
+
+    Every run writes its report.html when it ends; this rewrites it. The
+    index has one card per run, grouped by recipe, newest first, linking
+    each run's page (pages missing from older runs are written too). Pages
+    are plain HTML beside the run's own pictures: they work offline.
+
+    \b
+    beanstrain report runs/beans4-hidden2/20261123-153012-1
+    beanstrain report --out runs --open
+    """
+    from beanstrain.report import write_index, write_run_page
+
+    if run_dir is not None:
+        if not run_dir.is_dir():
+            raise UsageError(f"{run_dir} is not a folder")
+        page = write_run_page(run_dir)
+    else:
+        page = write_index(out)
+    click.echo(f"page: {page}")
+    if open_page:
+        import webbrowser
+
+        try:
+            opened = webbrowser.open(page.resolve().as_uri())
+        except webbrowser.Error:
+            opened = False
+        if not opened:
+            click.echo(f"no browser found to open it; open {page} yourself", err=True)
 
 
 def main():

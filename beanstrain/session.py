@@ -33,6 +33,7 @@ from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
+from beanstrain.report import page_when_done
 
 
 def echo(message: str, stream=None) -> None:
@@ -252,6 +253,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
         return _train(run_dir, session, checkpoint, quiet, stream)
 
 
+@page_when_done  # finished, interrupted, diverged or failed: the run's report.html
 def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) -> dict:
     """Train (from scratch, or from the checkpoint `resume_from`), then save everything the run produced."""
     from beanstrain.checkpoints import Keeper, restore
@@ -362,6 +364,7 @@ def _draw_and_finish(run_dir: Path, draw, **fields) -> RunError | None:
     return None
 
 
+@page_when_done
 def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> dict:
     """`fit --resume` of a finished run whose pictures a full disk kept it from drawing: draw them now."""
     from beanstrain.evaluation import load_run_model

@@ -6,8 +6,9 @@ variables (exact bits), the history and metrics (history.csv and
 metrics.json without the seconds), and the shape of the run folder (its file
 names, config.json's keys, fit's JSON keys).  The weight, optimizer and
 history digests were computed before the package was reshaped; the layout's
-since, when metrics.json and fit's JSON gained `warnings`, and again when
-recipes (config.json's `recipe`) gained the `levels` keys.  Any later change
+since, when metrics.json and fit's JSON gained `warnings`, again when
+recipes (config.json's `recipe`) gained the `levels` keys, and again when every
+run folder gained its page, report.html.  Any later change
 that moves a weight by one bit, or a file or a key, fails here.
 
 Floating-point results depend on the CPU and the library versions, so the
@@ -47,37 +48,37 @@ RECORDED_ON = {
 EXPECTED = {
     "beans4-hidden2-compiled": {
         "weights": "d14dbf7ad2324375926a", "optimizer": "0db0e02ad92ed5c391bd",
-        "history": "7c03001af4d4409a50b4", "layout": "8d054fcd8c1c0d1298cc",
+        "history": "7c03001af4d4409a50b4", "layout": "4ecd4a034b0b8c4bb346",
         "metrics": {"train.loss": 0.19201911985874176, "train.accuracy": 0.72,
                     "test.loss": 0.17551256716251373, "test.accuracy": 0.76, "epochs": 30},
     },
     "beans4-hidden2-fit": {
         "weights": "ab3ab5b8e8fd6aba81dd", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "e382a9fbf991d3a816db", "layout": "bac727e5f70d2a2de734",
+        "history": "e382a9fbf991d3a816db", "layout": "cf5fcec6cc7bd27b01ac",
         "metrics": {"train.loss": 0.20802681148052216, "train.accuracy": 0.72,
                     "test.loss": 0.19788803160190582, "test.accuracy": 0.76, "epochs": 5},
     },
     "mnist-dense128-compiled": {
         "weights": "4291dbdf7de8e23caf1f", "optimizer": "42ee619d0a4e55fed467",
-        "history": "5e4ecbb8d196e0398213", "layout": "aec20d28d980d45b98f8",
+        "history": "5e4ecbb8d196e0398213", "layout": "d691cb37a29fd6106f14",
         "metrics": {"train.loss": 1.1156952381134033, "train.accuracy": 1.0,
                     "test.loss": 1.1591399908065796, "test.accuracy": 1.0, "epochs": 1},
     },
     "mnist-dense128-fit": {
         "weights": "3a939b3de3798ccddcfb", "optimizer": "be9beb8ecdc656040562",
-        "history": "e40aca48afd11e9b7150", "layout": "707d625bde97a0d68ecc",
+        "history": "e40aca48afd11e9b7150", "layout": "e2d6bd106d06743262c0",
         "metrics": {"train.loss": 0.31016525626182556, "train.accuracy": 1.0,
                     "test.loss": 0.33625271916389465, "test.accuracy": 1.0, "epochs": 2},
     },
     "spiral-deep8-compiled": {
         "weights": "607e85c3f9b75747feb6", "optimizer": "346386482cf4f9184ede",
-        "history": "7eb0f940ecc3c0d5b139", "layout": "8d054fcd8c1c0d1298cc",
+        "history": "7eb0f940ecc3c0d5b139", "layout": "4ecd4a034b0b8c4bb346",
         "metrics": {"train.loss": 0.23751510679721832, "train.accuracy": 0.67,
                     "test.loss": 0.23831114172935486, "test.accuracy": 0.64, "epochs": 20},
     },
     "spiral-deep8-fit": {
         "weights": "9ac37ad9975bcd51c41e", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "c6f699859a5d7b3207c0", "layout": "bac727e5f70d2a2de734",
+        "history": "c6f699859a5d7b3207c0", "layout": "cf5fcec6cc7bd27b01ac",
         "metrics": {"train.loss": 0.2413952648639679, "train.accuracy": 0.6,
                     "test.loss": 0.24219828844070435, "test.accuracy": 0.59, "epochs": 5},
     },
