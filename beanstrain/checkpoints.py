@@ -1,7 +1,8 @@
 """Checkpoints: the exact training state of an unfinished run, so it can continue where it stopped.
 
     runs/beans4-hidden2/20261123-153012-1/
-        checkpoint-1111.npz   weights, optimizer variables, history rows after epoch 1111 (plain arrays, no pickles)
+        checkpoint-1111.npz   weights, optimizer variables, history rows after epoch 1111, and whatever else the
+                              trainer keeps (the levels of a run on levels) (plain arrays, no pickles)
         checkpoint.json       epoch, seed, training seconds so far, the name of the .npz and its SHA-256
 
     >>> import tempfile
@@ -34,7 +35,7 @@ import math
 import re
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ class TrainingState:
     optimizer_variables: list[np.ndarray]
     history_rows: list[list[float]]  # may run past `epoch` (a run's live history); its first `epoch` rows count
     train_seconds: float
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # the trainer's other arrays (EngineState.extra)
 
 
 def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
@@ -72,7 +74,7 @@ def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
     cost time that grows with the square of the epochs.
     """
     state = trainer.get_state()
-    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds)
+    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds, state.extra)
 
 
 def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
@@ -82,6 +84,7 @@ def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
     """
     arrays = {f"weight_{index}": value for index, value in enumerate(state.weights)}
     arrays.update({f"optimizer_{index}": value for index, value in enumerate(state.optimizer_variables)})
+    arrays.update({f"extra_{name}": value for name, value in state.extra.items()})
     rows = state.history_rows[:state.epoch]
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]) if rows else 0)
     name = _unused_arrays_name(run_dir, state.epoch)
@@ -90,6 +93,7 @@ def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
         "epoch": state.epoch, "seed": seed, "train_seconds": state.train_seconds,
         "weights": len(state.weights), "optimizer_variables": len(state.optimizer_variables),
         "arrays": name, "sha256": digest, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **({"extra": sorted(state.extra)} if state.extra else {}),
     })
     _remove_arrays(run_dir, keep=name)
     return name
@@ -133,6 +137,7 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
         epoch, weights, variables = int(info["epoch"]), int(info["weights"]), int(info["optimizer_variables"])
         expected, train_seconds = str(info["sha256"]), float(info.get("train_seconds", 0.0))
         name = info.get("arrays", UNVERSIONED_ARRAYS)
+        extra = [str(key) for key in info.get("extra", [])]
     except (KeyError, TypeError, ValueError, AttributeError):
         raise RunError(f"{info_path} is damaged (a field is missing or not a number)") from None
     if not isinstance(name, str) or not ARRAYS_NAME.fullmatch(name):
@@ -153,6 +158,7 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
                 [archive[f"optimizer_{index}"] for index in range(variables)],
                 archive["history"].tolist(),
                 train_seconds,
+                {key: archive[f"extra_{key}"] for key in extra},
             )
     except Exception as error:  # a damaged zip fails in many ways inside NumPy
         raise RunError(f"{arrays_path} cannot be read: {first_line(error)}") from None
@@ -163,7 +169,7 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
 
 def restore(trainer, state: TrainingState) -> None:
     """Put the saved weights and optimizer variables back; refused if they do not fit this network."""
-    trainer.set_state(EngineState(state.weights, state.optimizer_variables))
+    trainer.set_state(EngineState(state.weights, state.optimizer_variables, state.extra))
 
 
 def remove_checkpoint(run_dir: Path) -> None:

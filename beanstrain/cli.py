@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from beanstrain.catalog import STATES as RUN_STATES
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
@@ -93,9 +94,12 @@ def cli():
     beanstrain data                                  where MNIST and Fashion-MNIST were found
     beanstrain fit mnist-lenet                       LeNet-5 on MNIST, the course's settings
     beanstrain predict my_digit.png --run mnist-lenet    classify your own drawing
+    beanstrain sweep spiral-deep8 --set seed=0..4    one run per seed, on Ray
+    beanstrain runs                                  every run under runs/, newest first
+    beanstrain report --out runs --open              runs/index.html: a page of every run
 
     Every run gets its own folder under runs/ with the model, config.json,
-    metrics.json, history.csv and pictures.
+    metrics.json, history.csv, pictures and report.html, its page.
     """
 
 
@@ -164,9 +168,13 @@ def list_command(as_json):
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.option("--devices", type=int, metavar="N",
+              help="Train on N devices at once (tf.distribute's MirroredStrategy, fit engine): N GPUs, or without a "
+                   "GPU the CPU split into N logical devices. The batch size stays the whole step's batch. "
+                   "Default 1; a resumed run: the number it recorded.")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json):
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -189,6 +197,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
+    beanstrain fit mnist-dense128 --devices 2
     """
     from beanstrain.session import fit_run, resume_run
     from beanstrain.recipes import resolve_recipe
@@ -202,10 +211,11 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
-        summary = resume_run(resume_dir, device=device, quiet=quiet)
+        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices)
     else:
         resolved = resolve_recipe(recipe, flags)
-        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
+        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
+                          devices=1 if devices is None else devices)
     if as_json:
         emit_json(summary)
     else:
@@ -339,6 +349,207 @@ def predict(images, target, out, invert, as_json, plot):
         click.echo(f"picture: {plot_path}")
     if prediction.failed:
         sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("recipe", required=False)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUES",
+              help="A recipe key and its values: comma-separated, or A..B for integers (both ends included). "
+                   "Repeat for more keys; the sweep runs every combination.")
+@click.option("--address",
+              help="Run on this Ray cluster (auto, or HOST:PORT) instead of starting Ray here; beanstrain must be "
+                   "installed on every node, and --out must be an absolute path to storage every node sees.")
+@click.option("--parallel", type=int, help="Most trials at once (default: one per CPU core); each trial's "
+                                            "TensorFlow threads are limited to its share of the CPUs.")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder for the run folders and sweeps/ (with --address: shared storage, an absolute path).")
+@click.option("--min-accuracy", type=float, help="Exit 1 unless the trials reach this test accuracy (0 to 1).")
+@click.option("--min-fraction", type=click.FloatRange(0, 1),
+              help="The fraction of trials that must reach --min-accuracy (default 1: every trial).")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="SWEEP_DIR",
+              help="Run the trials of this sweep that did not finish; interrupted ones continue from their "
+                   "checkpoints.")
+@click.option("--quiet", is_flag=True, help="No line per trial.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.pass_context
+def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json):
+    """Train RECIPE once for every combination of the --set values, on Ray, each trial an ordinary run.
+
+    Needs Ray (pip install "beanstrain[sweep]"). Without --address, Ray starts
+    on this machine inside the command and stops with it. Every trial gets its
+    own run folder under --out, so eval, predict and compare work on it; the
+    sweep's folder, OUT/sweeps/<recipe>-<time>-<n>/, holds sweep.json (the grid,
+    each trial's settings, run folder, state and figures), results.csv and
+    sweep.png. Trials train on CPUs. A trial that fails or diverges is recorded
+    and the others go on; the command then exits 1 if one failed (diverging is
+    a result, not a failure). Ctrl-C stops the running trials after their epoch,
+    with a checkpoint, and exits 130; --resume runs what did not finish. With
+    --min-accuracy it is a CI gate: exit 1 unless enough trials reach the bar.
+
+    \b
+    beanstrain sweep spiral-deep8 --set learning_rate=0.01,0.05,0.5 --set seed=0..4
+    beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9
+    beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9 --min-fraction 0.8
+    beanstrain sweep mnist-lenet --set seed=0..3 --address auto --out /shared/runs
+    beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
+    """
+    from beanstrain.sweep import describe, resume_sweep, run_sweep, resume_command
+
+    if resume_dir is not None:
+        given = [f"--{name}" for name, value in (("set", settings), ("address", address)) if value]
+        given += ["RECIPE"] * (recipe is not None)
+        given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
+        if given:
+            raise UsageError(f"--resume runs a sweep as it was recorded; drop {', '.join(given)}")
+        result = resume_sweep(resume_dir, parallel, min_accuracy, min_fraction, quiet)
+    elif recipe is None:
+        raise UsageError("give a RECIPE (see `beanstrain list`) and its --set values, or --resume SWEEP_DIR")
+    else:
+        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet)
+    if as_json:
+        emit_json(result)
+    else:
+        for trial in result["trials"]:
+            test = trial.get("test") or {}
+            figures = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
+            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {figures}")
+        click.echo(f"sweep folder: {result['sweep_dir']}" + (f" (picture: {result['picture']})"
+                                                            if result["picture"] else ""))
+    if result["state"] != "finished":
+        raise CommandError(Interrupted(f"sweep interrupted; resume with: {resume_command(result['sweep_dir'])}"))
+    failed = [trial for trial in result["trials"] if trial["state"] == "failed"]
+    if result["passed"] is False:
+        click.echo(f"Error: {result['gate']}", err=True)
+        sys.exit(1)
+    if result["gate"]:
+        click.echo(result["gate"], err=True)
+    if failed:
+        click.echo(f"Error: {len(failed)} trial{'s' * (len(failed) > 1)} failed: " + "; ".join(
+            f"trial {trial['trial']} ({describe(trial['settings'])}): {trial['error']}" for trial in failed), err=True)
+        sys.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1, required=True, metavar="RUN_OR_RECIPE...")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--metric", help="The per-epoch figure to draw, a history.csv column every run has (default: "
+                               "test_accuracy, else the first of val_accuracy, test_loss, val_loss, accuracy, "
+                               "loss they share).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the picture here: the metric per epoch, one labelled line per run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON list, one entry per run.")
+def compare(targets, out, metric, plot, as_json):
+    """Compare finished runs: a table of their final figures and a picture of one figure per epoch.
+
+    Each RUN_OR_RECIPE is a run folder, or a recipe name for its newest
+    finished run under --out. Runs are labelled by what differs between them
+    (the recipe, the learning rate, the mapping, the seed...). Runs whose
+    histories have different columns are compared on the columns they share.
+
+    \b
+    beanstrain compare mnist-levels-linear mnist-levels-ltp --plot levels.png
+    beanstrain compare runs/beans4-hidden2/20261123-153012-1 runs/beans4-hidden2/20261123-160101-1
+    beanstrain compare beans4-hidden2 spiral-deep8 --metric test_loss --json
+    """
+    from beanstrain.compare import choose_metric, load_runs, table_rows, table_text
+
+    plot_path = _plot_file(plot)
+    compared = load_runs(list(targets), out)
+    chosen = choose_metric(compared, metric)
+    if plot_path:
+        from beanstrain.plots.compare import draw_comparison
+
+        draw_comparison(compared, chosen, plot_path)
+    if as_json:
+        emit_json(table_rows(compared))
+        return
+    for line in table_text(compared):
+        click.echo(line)
+    if plot_path:
+        click.echo(f"picture: {plot_path} ({chosen} per epoch)")
+
+
+def _plot_file(plot: Path | None) -> Path | None:
+    """Refuse a --plot that is a folder or whose folder does not exist, before any run is read."""
+    if plot is None:
+        return None
+    plot = plot.expanduser()
+    if plot.is_dir():
+        raise UsageError(f"--plot {plot} is a folder; give a file name such as compare.png")
+    if not plot.parent.is_dir():
+        raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist")
+    return plot
+
+
+@cli.command("runs", context_settings=CONTEXT)
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder that holds the run folders.")
+@click.option("--recipe", help="Only the runs of this recipe.")
+@click.option("--state", type=click.Choice(RUN_STATES),
+              help="Only the runs in this state (damaged: folders that are not readable runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one object per run.")
+def runs_command(out, recipe, state, as_json):
+    """List the runs under --out: recipe, state, test accuracy (or loss), epochs, seconds, started, folder.
+
+    Reads only each run's config.json and metrics.json, so it answers at
+    once. A folder that is not a readable run is listed as damaged, with its
+    problem. Newest first within each recipe.
+
+    \b
+    beanstrain runs
+    beanstrain runs --recipe beans4-hidden2 --state finished
+    beanstrain runs --out class-runs --json
+    """
+    from beanstrain.catalog import catalog, table_lines
+
+    rows = catalog(out, recipe, state)
+    if as_json:
+        emit_json([row.as_json() for row in rows])
+    elif not rows:
+        which = f"{state + ' ' if state else ''}runs{f' of {recipe}' if recipe else ''}"
+        click.echo(f"no {which} under {out}" + ("" if Path(out).is_dir() else " (no such folder)"))
+    else:
+        for line in table_lines(rows):
+            click.echo(line.rstrip())
+
+
+@cli.command("report", context_settings=CONTEXT)
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path), metavar="[RUN_DIR]")
+@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Folder of runs whose index.html is written (when no RUN_DIR is given).")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser, when there is one.")
+def report_command(run_dir, out, open_page):
+    """Write a run's page (RUN_DIR/report.html), or the index of every run under --out (--out/index.html).
+
+    Every run writes its report.html when it ends; this rewrites it. The
+    index has one card per run, grouped by recipe, newest first, linking
+    each run's page (pages missing from older runs are written too). Pages
+    are plain HTML beside the run's own pictures: they work offline.
+
+    \b
+    beanstrain report runs/beans4-hidden2/20261123-153012-1
+    beanstrain report --out runs --open
+    """
+    from beanstrain.report import write_index, write_run_page
+
+    if run_dir is not None:
+        if not run_dir.is_dir():
+            raise UsageError(f"{run_dir} is not a folder")
+        page = write_run_page(run_dir)
+    else:
+        page = write_index(out)
+    click.echo(f"page: {page}")
+    if open_page:
+        import webbrowser
+
+        try:
+            opened = webbrowser.open(page.resolve().as_uri())
+        except webbrowser.Error:
+            opened = False
+        if not opened:
+            click.echo(f"no browser found to open it; open {page} yourself", err=True)
 
 
 def main():

@@ -5,6 +5,13 @@ Importing TensorFlow takes seconds, so nothing in `beanstrain --help`,
 prediction and plotting do:
 
     >>> keras = load_keras()
+
+Which device a run trains on is chosen here too: one (`select_device`), or
+several replicas of the network under `tf.distribute.MirroredStrategy`
+(`select_devices`, `distribution_strategy`):
+
+    >>> select_devices("cpu", count=1)["strategy"] is None
+    True
 """
 
 from __future__ import annotations
@@ -158,3 +165,65 @@ def select_device(choice: str) -> dict:
         details = tf.config.experimental.get_device_details(gpus[0])
         return {"kind": "gpu", "name": details.get("device_name", gpus[0].name), "tf_device": "/GPU:0"}
     return {"kind": "cpu", "name": f"{cpu_name()} ({os.cpu_count()} cores)", "tf_device": "/CPU:0"}
+
+
+def select_devices(choice: str, count: int) -> dict:
+    """The devices a run trains on: `select_device`'s record plus `{"strategy", "devices"}`.
+
+    One device is `select_device`'s choice.  Several are the first `count`
+    GPUs, or, where there is no GPU (or `choice` is cpu), the CPU split into
+    `count` logical devices; the network is then mirrored on each under
+    `tf.distribute.MirroredStrategy`.  Logical CPU devices can only be set up
+    before TensorFlow's runtime starts, which a new `beanstrain fit` process
+    does (see `split_cpu`).
+    """
+    from beanstrain.errors import UsageError
+
+    if count < 1:
+        raise UsageError(f"--devices must be 1 or more, got {count}")
+    first = select_device(choice)
+    if count == 1:
+        return {**first, "strategy": None, "devices": [first["tf_device"]]}
+    if first["kind"] == "gpu":
+        gpus = load_tensorflow().config.list_physical_devices("GPU")
+        if len(gpus) < count:
+            found = f"{len(gpus)} GPU" + "s" * (len(gpus) > 1)
+            raise UsageError(f"--devices {count}: TensorFlow sees {found} on this machine; use --devices "
+                             f"{len(gpus)} or fewer, or --device cpu for {count} logical CPU devices")
+        return {"kind": "gpu", "name": f"{count} x {first['name']}", "tf_device": None,
+                "strategy": "MirroredStrategy", "devices": [f"/GPU:{index}" for index in range(count)]}
+    cores = os.cpu_count() or 1
+    if count > cores:
+        raise UsageError(f"--devices {count}: with no GPU in use the CPU is split into logical devices, at most "
+                         f"one per core ({cores}); use --devices {cores} or fewer")
+    split_cpu(count)
+    return {"kind": "cpu", "name": f"{count} logical devices of {cpu_name()} ({cores} cores)", "tf_device": None,
+            "strategy": "MirroredStrategy", "devices": [f"/CPU:{index}" for index in range(count)]}
+
+
+def split_cpu(count: int) -> None:
+    """Make the CPU `count` logical devices (they share its cores), as TensorFlow's own tests do.
+
+    TensorFlow fixes its devices when its runtime starts (at the first
+    tensor), so this works in a new process before any training; a process
+    whose runtime already started with fewer devices gets a one-line error.
+    """
+    from beanstrain.errors import UsageError
+
+    tf = load_tensorflow()
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # the runtime has started: what it has is what there is
+        started = len(tf.config.list_logical_devices("CPU"))
+        if started < count:
+            raise UsageError(f"--devices {count}: TensorFlow already started in this process with {started} CPU "
+                             f"device{'s' * (started > 1)}; logical CPU devices are set up before it starts, so "
+                             "train in a new process (beanstrain fit --devices ...)") from None
+
+
+def distribution_strategy(device: dict):
+    """The `tf.distribute` strategy a `select_devices` record asks for; None for a single device."""
+    if not device.get("strategy"):
+        return None
+    return load_tensorflow().distribute.MirroredStrategy(device["devices"])

@@ -36,23 +36,25 @@ class Network:
     # An engine (engines.ENGINES) measured faster for this network on a CPU whatever the run's length
     # (README "Training engines"); None lets `engines.choose_engine`'s rule pick by the run's length.
     engine: str | None = None
+    # False for a network whose layers have weights only (the output layer too): every trainable
+    # value is then a weight, which is what training on levels (recipe key `levels`) needs.
+    biases: bool = True
 
 
-def output_layer(task: str, num_classes: int):
+def output_layer(task: str, num_classes: int, use_bias: bool = True):
     """The output unit(s) a task needs: linear, sigmoid, or softmax over the classes."""
     layers = load_keras().layers
     if task == REGRESSION:
-        return layers.Dense(units=1, name="output")
+        return layers.Dense(units=1, use_bias=use_bias, name="output")
     if task == BINARY:
-        return layers.Dense(units=1, activation="sigmoid", name="output")
-    return layers.Dense(units=num_classes, activation="softmax", name="output")
+        return layers.Dense(units=1, activation="sigmoid", use_bias=use_bias, name="output")
+    return layers.Dense(units=num_classes, activation="softmax", use_bias=use_bias, name="output")
 
 
 def slope(input_shape, head):
-    """The course's very first model, y = w * x: the output unit's weights alone, no bias."""
+    """The course's very first model, y = w * x: the output unit alone, without its bias (`biases=False`)."""
     keras = load_keras()
-    output = keras.layers.Dense(units=head.units, activation=head.activation, use_bias=False, name="output")
-    return keras.Sequential([keras.Input(shape=input_shape), output], name="slope")
+    return keras.Sequential([keras.Input(shape=input_shape), head], name="slope")
 
 
 def neuron(input_shape, head):
@@ -118,12 +120,40 @@ def mlp512(input_shape, head):
     )
 
 
+def mlp_sigmoid(input_shape, head):
+    """The course's network written by hand in TensorFlow: every kernel from RandomNormal (stddev 0.05),
+    every bias zero, the output layer's too."""
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Dense(units=128, activation="sigmoid", kernel_initializer="random_normal"),
+            layers.Dense(units=256, activation="sigmoid", kernel_initializer="random_normal"),
+            layers.Dense(units=head.units, activation=head.activation, kernel_initializer="random_normal",
+                         name=head.name),
+        ],
+        name="mlp-sigmoid",
+    )
+
+
 def dense128(input_shape, head):
     keras = load_keras()
     layers = keras.layers
     return keras.Sequential(
         [keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(units=128, activation="relu"), head],
         name="dense128",
+    )
+
+
+def dense128_nobias(input_shape, head):
+    """The course's network for weights on levels: dense128 with no biases (the output layer has none either)."""
+    keras = load_keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(units=128, activation="relu", use_bias=False),
+         head],
+        name="dense128_nobias",
     )
 
 
@@ -147,14 +177,19 @@ def lenet5(input_shape, head):
 
 
 NETWORKS: dict[str, Network] = {
-    "slope": Network(slope, "y = w * x: one weight per input, no bias (the course's first model)"),
+    "slope": Network(slope, "y = w * x: one weight per input, no bias (the course's first model)",
+                     biases=False),
     "neuron": Network(neuron, "a single unit: sigmoid for classes, linear for regression"),
     "hidden2": Network(hidden2, "2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)"),
     "deep8": Network(deep8, "3 hidden relu layers of 8 units, then the output unit"),
     "softmax2": Network(softmax2, "4 relu units (random-normal init), then softmax"),
     "mlp": Network(mlp, "3 relu layers of 256 units, then softmax", PIXEL_VECTORS),
     "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax", PIXEL_VECTORS),
+    "mlp-sigmoid": Network(mlp_sigmoid, "sigmoid layers of 128 and 256 units, random-normal kernels, then softmax",
+                           PIXEL_VECTORS),
     "dense128": Network(dense128, "Flatten, 128 relu units, then softmax", IMAGES),
+    "dense128-nobias": Network(dense128_nobias, "dense128 without biases, for weights on levels", IMAGES,
+                               biases=False),
     # XLA's CPU convolutions train LeNet-5 many times slower than TensorFlow's oneDNN kernels.
     "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", IMAGES,
                       engine="fit"),
@@ -287,7 +322,7 @@ def build_model(name: str, input_shape, task: str, num_classes: int):
     """A fresh, unbuilt-weights-initialised network for this input and task."""
     network = get_network(name)
     shape = model_input_shape(name, tuple(input_shape))
-    return network.build(shape, output_layer(task, num_classes))
+    return network.build(shape, output_layer(task, num_classes, use_bias=network.biases))
 
 
 def model_inputs(name: str, x):

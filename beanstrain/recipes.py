@@ -43,6 +43,9 @@ class Recipe:
     seed: int = 0  # seeds the data draw, the initial weights and the shuffles
     validation_split: float = 0.0  # fraction of train held out per epoch (image sets use 0.1)
     engine: str = "auto"  # auto (the README's rule) or an engine from `beanstrain.engines.ENGINES`
+    levels: int = 0  # 0: weights are free; N: every weight on one of N+1 levels, moved one level per epoch
+    level_mapping: str = "linear"  # level -> weight: linear, ltp or ltp-ltd (beanstrain.engines.levels.MAPPINGS)
+    level_nonlinearity: float = 0.8  # A of the potentiation and depression curves (the course's 0.8)
     course_result: str = ""  # what the course reports for this experiment
     expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
     # None: Keras's initialisers; "uniform": every weight from U(0, 1), seeded (the course's np.random.rand());
@@ -214,6 +217,19 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {recipe.engine!r}")
     if not 0 <= recipe.seed < 2**31:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
+    check_levels(recipe)
+
+
+def check_levels(recipe: Recipe) -> None:
+    """The level keys' values, and a network whose every trainable value is a weight when levels are on."""
+    from beanstrain.engines import levels
+    from beanstrain.models import NETWORKS, get_network
+
+    levels.check_levels(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity)
+    if recipe.levels and get_network(recipe.model).biases:
+        without = [name for name, network in NETWORKS.items() if not network.biases]
+        raise UsageError(f"levels need a network without biases ({', '.join(without)}); "
+                         f"model '{recipe.model}' has biases")
 
 
 def check_initial_weights(initial) -> None:

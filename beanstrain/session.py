@@ -33,6 +33,7 @@ from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
+from beanstrain.report import page_when_done
 
 
 def echo(message: str, stream=None) -> None:
@@ -52,14 +53,15 @@ def split_train(dataset: Dataset, recipe: Recipe):
 
     Generated sets are checked against their own fresh test draw every epoch
     (it is cheap); image sets hold out the last `validation_split` of the
-    training images, as Keras's `validation_split` does.
+    training images, as Keras's `validation_split` does.  An image run with
+    no validation split trains on every training image and measures the
+    test set after every epoch instead, as the course's levels experiment
+    and its GradientTape loop do.
     """
     x, y = model_inputs(recipe.model, dataset.x_train), dataset.y_train
-    if not dataset.is_image:
-        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
-    held = int(round(len(x) * recipe.validation_split))
+    held = int(round(len(x) * recipe.validation_split)) if dataset.is_image else 0
     if held == 0:
-        return x, y, None, None, "val"
+        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
     return x[:-held], y[:-held], x[-held:], y[-held:], "val"
 
 
@@ -69,6 +71,15 @@ def clamp_batch(batch_size: int, samples: int, stream) -> int:
              stream)
         return samples
     return batch_size
+
+
+def check_shared_batch(batch_size: int, devices: int) -> None:
+    """Refuse a batch that several devices cannot share evenly (Keras's mirrored step fails on one)."""
+    if batch_size % devices:
+        below, above = batch_size - batch_size % devices, batch_size - batch_size % devices + devices
+        raise UsageError(f"--devices {devices}: a batch of {batch_size} cannot be shared evenly by {devices} devices; "
+                         f"use a --batch-size that {devices} divides, such as "
+                         + (f"{below} or {above}" if below else f"{above}"))
 
 
 @dataclass
@@ -84,15 +95,33 @@ class Session:
     batch_size: int
     model: object
     engine: str
+    strategy: object = None  # a tf.distribute strategy when the run trains on several devices
+
+    def placement(self):
+        """The one device a run's work is placed on (on several devices the strategy places it)."""
+        from beanstrain.devices import load_tensorflow
+
+        return contextlib.nullcontext() if self.strategy else load_tensorflow().device(self.device["tf_device"])
+
+    def replicas(self):
+        """The strategy's scope, where the optimizer is made and training runs, on several devices.
+
+        Only training belongs in it: Keras divides every loss computed in it by the number of
+        devices (each replica's share of the summed gradient), so a run's figures are taken outside."""
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
     def make_trainer(self):
         from beanstrain.engines import make_trainer
+        from beanstrain.engines.levels import LevelSettings
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
 
-        optimizer = make_optimizer(self.recipe.optimizer, self.recipe.learning_rate, self.engine)
+        recipe = self.recipe
+        optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, self.engine)
         task = self.dataset.task
+        levels = LevelSettings(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity,
+                               recipe.seed) if recipe.levels else None
         return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
-                            self.recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name))
+                            recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name), levels=levels)
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -102,14 +131,20 @@ class Session:
 
 
 def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
-            engine: str | None = None) -> Session:
-    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming."""
-    from beanstrain.devices import load_keras, select_device
+            engine: str | None = None, devices: int = 1) -> Session:
+    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming.
+
+    On several `devices` the network is built in the strategy's scope, so each device holds a mirror of it."""
+    from beanstrain.devices import distribution_strategy, load_keras, select_devices
     from beanstrain.models import build_model, get_network, set_initial_weights
     from beanstrain.objectives import accuracy_kind
     from beanstrain.engines import TrainData, choose_engine
 
-    chosen_device = select_device(device)
+    if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
+        engine = choose_engine(engine or recipe.engine, get_network(recipe.model).engine, steps=0, devices=devices)
+        check_shared_batch(batch_size or recipe.batch_size, devices)
+    chosen_device = select_devices(device, devices)
+    strategy = distribution_strategy(chosen_device)
     keras = load_keras()
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path)
     check_finite(dataset)
@@ -117,27 +152,33 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)
     # Batch size 0 is the whole training set: full-batch gradient descent, one step an epoch.
     batch_size = batch_size or clamp_batch(recipe.batch_size or len(x), len(x), stream)
+    check_shared_batch(batch_size, devices)  # again: a batch clamped to the training set
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
-    model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
-    set_initial_weights(model, recipe.initial_weights, recipe.seed)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+        set_initial_weights(model, recipe.initial_weights, recipe.seed)
     session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
                       batch_size, model, engine or choose_engine(recipe.engine, get_network(recipe.model).engine,
-                                                                 steps=recipe.epochs * math.ceil(len(x) / batch_size)))
+                                                                 steps=recipe.epochs * math.ceil(len(x) / batch_size)),
+                      strategy)
     session.data = TrainData(x, session.encode(y), held_x, session.encode(held_y), held_name)
     return session
 
 
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None) -> dict:
-    """Train a recipe into a new run folder and return the summary `fit --json` prints."""
+            stream=None, run_dir: Path | None = None, devices: int = 1) -> dict:
+    """Train a recipe into a new run folder and return the summary `fit --json` prints.
+
+    `run_dir` is an empty folder already made by `runs.create_run_dir` under `out` (a sweep makes each
+    trial's folder when it hands the trial out, so its record names the folder from the start)."""
     from beanstrain.devices import library_versions
 
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
-    session = prepare(recipe, device, data_path, stream)
+    session = prepare(recipe, device, data_path, stream, devices=devices)
     try:
-        run_dir = runs.create_run_dir(out, recipe.name)
+        run_dir = Path(run_dir) if run_dir is not None else runs.create_run_dir(out, recipe.name)
     except OSError as error:
         raise RunError(f"cannot create a run folder under {out}: {failures.reason(error)}; "
                        f"{failures.remedy(error)} and train again") from None
@@ -160,12 +201,15 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
         return _train(run_dir, session, None, quiet, stream)
 
 
-def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None) -> dict:
+def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None,
+               devices: int | None = None) -> dict:
     """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs.
 
-    The recipe, data, batch size and engine are the ones config.json recorded.
+    The recipe, data, batch size and engine are the ones config.json recorded;
+    so is the number of devices, unless `devices` asks for another.
     """
     from beanstrain.checkpoints import has_checkpoint, read_checkpoint
+    from beanstrain.engines import get_engine
     from beanstrain.recipes import check_recipe
 
     stream = stream or sys.stderr
@@ -192,10 +236,14 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
             recipe = Recipe(**config["recipe"])
             check_recipe(recipe)
             batch_size, engine = int(config["batch_size"]), config["engine"]
-        except (KeyError, TypeError, ValueError) as error:
+            devices = devices if devices is not None else len(config.get("device", {}).get("devices") or [None])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+        if devices > 1 and not get_engine(engine).distributes:  # --engine cannot change on a resume
+            raise UsageError(f"--resume {run_dir}: the run trains with the {engine} engine, which uses one device; "
+                             "resume it without --devices")
         checkpoint = read_checkpoint(run_dir)
-        session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine)
+        session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine, devices)
         resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
         try:
@@ -207,6 +255,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
         return _train(run_dir, session, checkpoint, quiet, stream)
 
 
+@page_when_done  # finished, interrupted, diverged or failed: the run's report.html
 def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) -> dict:
     """Train (from scratch, or from the checkpoint `resume_from`), then save everything the run produced."""
     from beanstrain.checkpoints import Keeper, restore
@@ -223,7 +272,9 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
              f"run: {run_dir}" + (f"; resuming after epoch {start_epoch}" if resume_from else ""), stream)
     progress = Progress(recipe.epochs, stream=stream, quiet=quiet, start_epoch=start_epoch)
     keeper = None
-    with failures.recording_failure(run_dir, progress, lambda: keeper), _device_scope(session.device):
+    with failures.recording_failure(run_dir, progress, lambda: keeper), session.placement(), \
+            contextlib.ExitStack() as training:
+        training.enter_context(session.replicas())
         trainer = session.make_trainer()
         history = History(trainer.columns)
         if resume_from:
@@ -238,6 +289,7 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
 
         with StopRequest(stream) as stop:
             trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
+        training.close()  # the figures, the model file and the pictures are made as on one device
         train_seconds = keeper.train_seconds()
         progress.close()
         diverged = history.diverged_at()
@@ -256,7 +308,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                       "epochs": history.epochs_done, "warnings": warnings})
             unfinished = _draw_and_finish(
-                run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows),
+                run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows,
+                                               recipe),
                 model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
     if diverged or stopped:
         failures.stop_early(run_dir, keeper, history, diverged=diverged, signal_name=stop.signal_name,
@@ -286,7 +339,7 @@ def _dead_ends(session: Session, history, test_outputs, y_test, metrics) -> list
     activation = getattr(getattr(output, "activation", None), "__name__", None)
     evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
                         accuracy_kind=session.accuracy, test_accuracy=metrics["test"].get("accuracy"),
-                        learning_rate=float(session.model.optimizer.learning_rate),
+                        learning_rate=float(session.model.optimizer.learning_rate.numpy()),
                         output_activation=activation if activation in ("sigmoid", "softmax") else None)
     probe = session.data.x[:PROBE_SAMPLES]
     return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
@@ -317,6 +370,7 @@ def _draw_and_finish(run_dir: Path, draw, **fields) -> RunError | None:
     return None
 
 
+@page_when_done
 def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> dict:
     """`fit --resume` of a finished run whose pictures a full disk kept it from drawing: draw them now."""
     from beanstrain.evaluation import load_run_model
@@ -335,7 +389,7 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
     except (OSError, ValueError, StopIteration, RunError) as error:
         raise RunError(f"{run_dir} cannot be redrawn: {first_line(error)}; train again") from None
     unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
-                                                                 columns, rows))
+                                                                 columns, rows, recipe))
     if unfinished:
         raise unfinished
     return _summary(run_dir, recipe.name, config.get("device") or {}, config.get("engine"),
@@ -344,13 +398,8 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
                     metrics.get("warnings", []))
 
 
-def _device_scope(device: dict):
-    from beanstrain.devices import load_tensorflow
-
-    return load_tensorflow().device(device["tf_device"])
-
-
-def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows) -> list[str]:
+def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows,
+                  recipe: Recipe | None = None) -> list[str]:
     from beanstrain.plots import RunOutputs, draw_run_pictures
 
-    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows))
+    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows, recipe))

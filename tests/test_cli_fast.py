@@ -17,17 +17,17 @@ SUBCOMMANDS = sorted(cli.commands)
 
 
 def test_cli_import_does_not_load_heavy_libraries():
-    code = "import sys, beanstrain.cli; print([m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])"
+    code = "import sys, beanstrain.cli; print([m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 
 
 def test_importing_any_module_loads_no_heavy_library():
-    """What `pytest --doctest-modules` collects: every module imports without TensorFlow, Keras or matplotlib."""
+    """What `pytest --doctest-modules` collects: every module imports without TensorFlow, Keras, matplotlib or Ray."""
     code = ("import importlib, pkgutil, sys, beanstrain\n"
             "for module in pkgutil.walk_packages(beanstrain.__path__, 'beanstrain.'):\n"
             "    importlib.import_module(module.name)  # __main__ included: importing it runs nothing\n"
-            "print(len(sys.modules) > 0, [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])")
+            "print(len(sys.modules) > 0, [m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "True []"
 
@@ -40,7 +40,7 @@ QUICK_COMMANDS = [["--help"], ["list"], ["list", "--json"], ["data"], ["data", "
 def test_quick_commands_do_not_load_heavy_libraries(args):
     code = ("import sys\nfrom beanstrain.cli import cli\n"
             f"try:\n    cli.main({args!r}, prog_name='beanstrain')\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])")
+            "print('HEAVY', [m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip().splitlines()[-1] == "HEAVY []"
 

@@ -55,8 +55,8 @@ GLOROT, ZEROS = ("GlorotUniform", {}), ("Zeros", {})
 RANDOM_NORMAL = ("RandomNormal", {"mean": 0.0, "stddev": 0.05})
 
 
-def dense(units, activation, kernel_initializer=GLOROT):
-    return {"class": "Dense", "units": units, "activation": activation, "use_bias": True,
+def dense(units, activation, kernel_initializer=GLOROT, use_bias=True):
+    return {"class": "Dense", "units": units, "activation": activation, "use_bias": use_bias,
             "kernel_initializer": kernel_initializer, "bias_initializer": ZEROS}
 
 
@@ -76,7 +76,10 @@ HIDDEN_LAYERS = {
     "deep8": [dense(8, "relu")] * 3,
     "mlp": [dense(256, "relu")] * 3,
     "mlp512": [dense(512, "relu")],
+    "mlp-sigmoid": [dense(128, "sigmoid", kernel_initializer=RANDOM_NORMAL),
+                    dense(256, "sigmoid", kernel_initializer=RANDOM_NORMAL)],
     "dense128": [FLATTEN, dense(128, "relu")],
+    "dense128-nobias": [FLATTEN, dense(128, "relu", use_bias=False)],
     "lenet5": [conv5x5(6), AVERAGE_POOL_2, conv5x5(16), AVERAGE_POOL_2, FLATTEN, dense(120, "relu"),
                dense(84, "relu")],
     "softmax2": [dense(4, "relu", kernel_initializer=RANDOM_NORMAL)],
@@ -92,21 +95,23 @@ COURSE_USES = {
     "deep8": [((2,), "binary", 2, (2 * 8 + 8) + 2 * (8 * 8 + 8) + (8 + 1))],
     "mlp": [(MNIST, "multiclass", 10, (784 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 10 + 10))],
     "mlp512": [(MNIST, "multiclass", 10, (784 * 512 + 512) + (512 * 10 + 10))],
+    "mlp-sigmoid": [(MNIST, "multiclass", 10, (784 * 128 + 128) + (128 * 256 + 256) + (256 * 10 + 10))],
     "dense128": [(MNIST, "multiclass", 10, (784 * 128 + 128) + (128 * 10 + 10))],
+    "dense128-nobias": [(MNIST, "multiclass", 10, 784 * 128 + 128 * 10)],  # the course's levels experiment
     # conv 6 x (5*5*1 + 1); conv 16 x (5*5*6 + 1); 4*4*16 -> 120 -> 84 -> 10
     "lenet5": [(MNIST, "multiclass", 10, 6 * 26 + 16 * 151 + (256 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10))],
     "softmax2": [((3,), "multiclass", 2, (3 * 4 + 4) + (4 * 2 + 2))],
 }
-# Networks whose output unit has no bias: `slope` is y = w * x.
-WITHOUT_BIAS = {"slope"}
 # What the network sees: flat networks take images as 784-vectors.
-MODEL_INPUT = {"mlp": (784,), "mlp512": (784,)}
+MODEL_INPUT = {"mlp": (784,), "mlp512": (784,), "mlp-sigmoid": (784,)}
+# The course's hand-written network draws its output layer's kernel from RandomNormal() too.
+OUTPUT_INITIALIZER = {"mlp-sigmoid": RANDOM_NORMAL}
 
 
-def output_layer(task, classes):
+def output_layer(task, classes, use_bias=True):
     if task == "regression":
-        return dense(1, "linear")
-    return dense(1, "sigmoid") if task == "binary" else dense(classes, "softmax")
+        return dense(1, "linear", use_bias=use_bias)
+    return dense(1, "sigmoid", use_bias=use_bias) if task == "binary" else dense(classes, "softmax", use_bias=use_bias)
 
 
 DESCRIBED_KEYS = ("units", "filters", "kernel_size", "strides", "padding", "pool_size", "activation", "use_bias",
@@ -136,7 +141,8 @@ def test_every_network_has_a_row():
 def test_network_matches_the_table_layer_by_layer(name):
     for input_shape, task, classes, parameters in COURSE_USES[name]:
         model = build_model(name, input_shape, task, classes)
-        output = {**output_layer(task, classes), **({"use_bias": False} if name in WITHOUT_BIAS else {})}
+        output = {**output_layer(task, classes, use_bias=NETWORKS[name].biases),
+                  "kernel_initializer": OUTPUT_INITIALIZER.get(name, GLOROT)}
         assert [describe(layer) for layer in model.layers] == HIDDEN_LAYERS[name] + [output]
         assert model.input_shape == (None, *MODEL_INPUT.get(name, input_shape))
         assert model.count_params() == parameters

@@ -66,7 +66,7 @@ def test_every_pair_is_decided_before_any_data_is_read(invoke, no_data_read, tmp
 def test_hidden2_on_mnist_is_refused_without_a_download(invoke, no_data_read, tmp_path):
     result = invoke("fit", "--dataset", "mnist", "--model", "hidden2", "--out", tmp_path / "runs", exit_code=2)
     assert "model 'hidden2' takes feature vectors, and mnist gives 784-vectors or 28x28 images" in result.output
-    assert "mnist fits mlp, mlp512, dense128, lenet5" in result.output
+    assert "mnist fits mlp, mlp512, mlp-sigmoid, dense128, dense128-nobias, lenet5" in result.output
 
 
 def test_a_recipe_file_with_a_mismatched_pair_is_refused(invoke, no_data_read, tmp_path):

@@ -36,6 +36,13 @@ def one_line(result) -> str:
     ('dataset = "beans4\nmodel = "hidden2"\n', "is not valid TOML"),
     ('dataset = "bean4"\nmodel = "hidden2"\n', "unknown dataset 'bean4'"),
     ('import os\n', "is not valid TOML"),
+    ('dataset = "mnist"\nmodel = "dense128"\nlevels = 100\n',
+     "levels need a network without biases (dense128-nobias); model 'dense128' has biases"),
+    ('dataset = "mnist"\nmodel = "dense128-nobias"\nlevels = -1\n', "levels must be an integer from 0 (off)"),
+    ('dataset = "mnist"\nmodel = "dense128-nobias"\nlevels = 100\nlevel_mapping = "ltd"\n',
+     "unknown level mapping 'ltd'; did you mean 'ltp'?"),
+    ('dataset = "mnist"\nmodel = "dense128-nobias"\nlevels = 100\nlevel_nonlinearity = 0\n',
+     "level nonlinearity must be a positive finite number"),
 ])
 def test_bad_recipe_file_values(invoke, tmp_path, text, message):
     recipe = tmp_path / "mine.toml"

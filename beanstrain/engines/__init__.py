@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
-from beanstrain.errors import lookup
+from beanstrain.errors import UsageError, lookup
 
 if TYPE_CHECKING:  # the command line lists the engines without importing NumPy
     import numpy as np
@@ -39,6 +39,8 @@ class Engine:
     optimizers: str = "keras"
     # The kinds of input (data.FEATURE_VECTORS, ...) of the networks it trains; None: every network.
     takes: tuple[str, ...] | None = None
+    # Trains a network mirrored over several devices (`--devices N`) under a tf.distribute strategy.
+    distributes: bool = False
 
     def load(self):
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.trainer)
@@ -51,7 +53,8 @@ ENGINES: dict[str, Engine] = {
         "inside one XLA-compiled TensorFlow loop, called in chunks of epochs so progress is shown"),
     "fit": Engine(
         "keras_fit", "FitTrainer", "Keras fit",
-        "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop"),
+        "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop",
+        distributes=True),
     "numpy": Engine(
         "numpy_engine", "NumpyTrainer", "the course's rules by hand in NumPy",
         "the dense networks by hand: forward pass and chain-rule backward pass in NumPy, stepped by the "
@@ -70,9 +73,10 @@ def get_engine(name: str) -> Engine:
     return lookup("engine", name, ENGINES)
 
 
-def choose_engine(requested: str, network_engine: str | None, steps: int) -> str:
+def choose_engine(requested: str, network_engine: str | None, steps: int, devices: int = 1) -> str:
     """The README's rule: the compiled loop for runs long enough to repay compiling it, unless the
     network's registry entry names the engine measured faster for it (`models.Network.engine`).
+    On several devices, the first engine that `distributes`; one that does not is refused.
 
         >>> choose_engine("auto", None, steps=59)       # one epoch of 60,000 images, batch 1024
         'fit'
@@ -80,7 +84,16 @@ def choose_engine(requested: str, network_engine: str | None, steps: int) -> str
         'fit'
         >>> choose_engine("fit", None, steps=5000 * 10)  # asked for by name
         'fit'
+        >>> choose_engine("auto", None, steps=5000 * 10, devices=2)
+        'fit'
     """
+    if devices > 1:
+        able = [name for name, engine in ENGINES.items() if engine.distributes]
+        if requested == "auto":
+            return able[0]
+        if not get_engine(requested).distributes:
+            raise UsageError(f"--devices {devices}: the {requested} engine trains on one device only; "
+                             f"use --engine {' or '.join(able)}")
     if requested != "auto":
         return requested
     if network_engine:
@@ -157,6 +170,7 @@ class EngineState:
 
     weights: list[np.ndarray]
     optimizer_variables: list[np.ndarray]  # the optimizer's slots (step count, momenta), in its own order
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # anything else a trainer keeps, by name
 
 
 @runtime_checkable
@@ -185,9 +199,19 @@ class Trainer(Protocol):
 
 
 def make_trainer(engine: str, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, metric=None, snapshot_epochs=()) -> Trainer:
+                 accuracy: str | None, metric=None, snapshot_epochs=(), levels=None) -> Trainer:
     """A trainer for `engine`; the model is compiled with the same objects either way,
-    so the saved file carries the optimizer and its state."""
+    so the saved file carries the optimizer and its state.
+
+    With `levels` (`engines.levels.LevelSettings`), the engine's trainer is
+    wrapped so that every weight stays on its levels (`engines.levels.LevelsTrainer`).
+    """
     trainer_class = get_engine(engine).load()
-    return trainer_class(model, loss_fn, optimizer, data, batch_size, seed, accuracy, metric,
-                         snapshot_epochs=snapshot_epochs)
+    if levels is None:
+        return trainer_class(model, loss_fn, optimizer, data, batch_size, seed, accuracy, metric,
+                             snapshot_epochs=snapshot_epochs)
+    from beanstrain.engines.levels import LevelsTrainer
+
+    inner = trainer_class(model, loss_fn, optimizer, LevelsTrainer.inner_data(data), batch_size, seed, accuracy,
+                          metric)
+    return LevelsTrainer(inner, levels, loss_fn, accuracy, data, snapshot_epochs=snapshot_epochs)

@@ -11,7 +11,7 @@
 `PICTURES` lists, for each kind of dataset, the files a finished run gets,
 in order, each with the function that draws it and when it applies; a new
 picture is a drawing function in this folder and an entry there.  The
-drawing modules (`toy`, `images`, `history`) import matplotlib when they
+drawing modules (`toy`, `images`, `history`, `levels`) import matplotlib when they
 draw, and every file is written atomically.
 """
 
@@ -55,6 +55,7 @@ class RunOutputs:
     test_outputs: np.ndarray | None  # the network's outputs for the test set, predicted once
     columns: list[str]  # the history's columns
     rows: list[list[float]]  # one row per epoch
+    recipe: object = None  # the run's recipes.Recipe, for pictures of its settings (None: not known)
 
 
 def _data(run: RunOutputs, path: Path) -> str:
@@ -115,6 +116,14 @@ def _history(run: RunOutputs, path: Path) -> str:
     return plot_history(run.columns, run.rows, path, f"{run.dataset.name}: training")
 
 
+def _levels(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.levels import plot_levels
+
+    recipe = run.recipe
+    return plot_levels(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity, path,
+                       f"{run.dataset.name}, {recipe.model}")
+
+
 def _always(run: RunOutputs) -> bool:
     return True
 
@@ -129,6 +138,10 @@ def _two_features_classified(run: RunOutputs) -> bool:
 
 def _trained_epochs(run: RunOutputs) -> bool:
     return bool(run.rows)
+
+
+def _on_levels(run: RunOutputs) -> bool:
+    return bool(getattr(run.recipe, "levels", 0))
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,7 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("predictions.png", _test_predictions),
         Picture("wrong.png", _wrong),
         Picture("history.png", _history, _trained_epochs),
+        Picture("levels.png", _levels, _on_levels),
     ),
 }
 

@@ -95,3 +95,69 @@ def test_compiled_loop_gives_the_same_run_with_and_without_xla(twins):
     np.testing.assert_allclose(histories[0], histories[1], rtol=1e-4, atol=1e-6)
     for with_xla, without_xla in zip(*weights):
         np.testing.assert_allclose(with_xla, without_xla, rtol=1e-4, atol=1e-5)
+
+
+def whole_set_data(samples=96):
+    """mnist-tape in small: 784-vectors of [0, 1] pixels, digit labels for the sparse cross-entropy."""
+    rng = np.random.default_rng(4)
+    return rng.random((samples, 784), dtype=np.float32), rng.integers(0, 10, samples).astype(np.float32)
+
+
+def test_a_whole_set_batch_equals_the_courses_gradient_tape_loop_and_keras_fit(twins):
+    """One step per epoch over the whole set: the weights and losses of the course's hand-written
+    `tf.GradientTape` loop, and of Keras `fit` with one batch an epoch."""
+    from beanstrain.devices import load_tensorflow
+
+    tf = load_tensorflow()
+    x, y = whole_set_data()
+    loss_name, steps = "sparse_categorical_crossentropy", 6
+    compiled_model, tape_model = twins("mlp-sigmoid", (784,), "multiclass", 10)
+    fit_model, _ = twins("mlp-sigmoid", (784,), "multiclass", 10)
+    trainer = CompiledTrainer(compiled_model, make_loss(loss_name), make_optimizer("adam", None), TrainData(x, y),
+                              batch_size=len(x), seed=0, accuracy="sparse")
+    assert trainer.feeds_whole_set()
+    history = trainer.run(0, steps)
+
+    loss_fn, optimizer, tape_losses = make_loss(loss_name), make_optimizer("adam", None), []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, tape_model(x, training=True))
+        gradients = tape.gradient(loss, tape_model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, tape_model.trainable_variables))
+        tape_losses.append(float(loss))
+
+    fit_model.compile(optimizer=make_optimizer("adam", None), loss=make_loss(loss_name),
+                      metrics=[make_accuracy_metric("multiclass", loss_name)])
+    logs = fit_model.fit(x, y, batch_size=len(x), epochs=steps, shuffle=False, verbose=0).history
+
+    np.testing.assert_allclose(history.column("loss"), tape_losses, rtol=1e-5)
+    np.testing.assert_allclose(history.column("loss"), logs["loss"], rtol=1e-5)
+    np.testing.assert_allclose(history.column("accuracy"), logs["accuracy"], atol=1e-6)
+    for compiled_weight, tape_weight, fit_weight in zip(*(model.get_weights()
+                                                          for model in (compiled_model, tape_model, fit_model))):
+        np.testing.assert_allclose(compiled_weight, tape_weight, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(compiled_weight, fit_weight, rtol=1e-4, atol=1e-6)
+    assert tape_losses[-1] < tape_losses[0]  # Adam moved the weights
+
+
+def gather_ops(trainer) -> int:
+    """The gathers in the compiled loop's graph, the while loops' bodies included."""
+    from beanstrain.devices import load_tensorflow
+
+    tf = load_tensorflow()
+    graph = trainer._run_chunk.get_concrete_function(tf.constant(0), tf.constant(1), 1).graph.as_graph_def()
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    return sum(node.op in ("GatherV2", "ResourceGather") for node in nodes)
+
+
+def test_a_whole_set_batch_is_fed_without_gathering_a_copy(twins):
+    """A batch smaller than the set gathers each step's samples from the set; a whole-set batch
+    takes the set as it is (measured: benchmarks/full_batch.py)."""
+    x, y = whole_set_data(40)
+    counts = {}
+    for batch in (len(x), len(x) // 2):
+        model, _ = twins("mlp-sigmoid", (784,), "multiclass", 10)
+        trainer = CompiledTrainer(model, make_loss("sparse_categorical_crossentropy"), make_optimizer("adam", None),
+                                  TrainData(x, y), batch_size=batch, seed=0, accuracy="sparse")
+        counts[batch] = gather_ops(trainer)
+    assert counts == {len(x): 0, len(x) // 2: 2}  # x and y, per step

@@ -1,0 +1,344 @@
+"""Each run's page, `report.html` in its folder, and a folder's `index.html` of every run.
+
+    beanstrain report runs/beans4-hidden2/20261124-101500-1    # (re)write one run's page
+    beanstrain report --out runs --open                        # runs/index.html, in the browser
+
+    >>> import tempfile
+    >>> from beanstrain.files import write_json
+    >>> run_dir = Path(tempfile.mkdtemp()) / "beans4-hidden2" / "20261124-101500-1"
+    >>> run_dir.mkdir(parents=True)
+    >>> write_json(run_dir / "config.json", {"state": "interrupted", "recipe": {"name": "beans4-hidden2",
+    ...            "description": "<b>my</b> recipe", "dataset": "beans4", "model": "hidden2"}})
+    >>> page = write_run_page(run_dir).read_text()
+    >>> "&lt;b&gt;my&lt;/b&gt; recipe" in page, "beanstrain fit --resume" in page
+    (True, True)
+
+A page is one HTML file with its style inside, linking the run's own
+pictures by relative paths: no network, no JavaScript, readable on a phone.
+Everything taken from a run is escaped by Jinja2's autoescaping (a recipe's
+description is user text).  Pictures are shown whatever their names, known
+ones first in a fixed order; an `.mp4` gets a `<video>` tag.  A run ends by
+writing its page (`page_when_done`), and a page that cannot be written is a
+warning line, never a failed run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import shlex
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from beanstrain import catalog, files, runs
+from beanstrain.errors import RunError, UsageError, first_line
+
+PAGE, INDEX, TRACE = "report.html", "index.html", "trace.npz"
+IMAGE_SUFFIXES, VIDEO_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".webp", ".svg"), (".mp4", ".webm")
+# Known pictures, in the order a student reads them: the result, how it got there, then the rest.
+CAPTIONS = {
+    "boundary.png": "The decision boundary: the predicted probability, training points, test points marked",
+    "fit.png": "The network's prediction over the training data",
+    "samples.png": "Training images with their labels",
+    "training.gif": "Training, as it happened",
+    "training.mp4": "Training, as it happened",
+    "history.png": "Loss and accuracy per epoch",
+    "confusion.png": "The confusion matrix on the test set",
+    "predictions.png": "Test images beside their class probabilities (predicted red, true blue)",
+    "wrong.png": "The test images it got wrong with the most confidence",
+    "surface.png": "The prediction surface in 3-D",
+    "neurons.png": "What each neuron has learned",
+    "weights.png": "The weights during training",
+    "cost.png": "The cost over the weights, with the path training took",
+    "levels.png": "The mapping from level to weight",
+    "data.png": "The training data",
+}
+RUN_FILES = (runs.CONFIG, runs.METRICS, runs.HISTORY, runs.EVAL, runs.MODEL, TRACE)  # linked at the page's end
+THUMBNAILS = ("boundary.png", "fit.png", "samples.png", "history.png", "data.png")
+WEIGHTS_SHOWN = 400  # final weights are shown for networks of at most this many numbers
+WIDE_PIXELS = 900  # pictures at least this wide get a row of their own
+TRACE_READ = 64 << 20  # a trace larger than this is not read for a page
+
+
+def pictures(run_dir: Path, sizes: bool = True) -> list[dict]:
+    """The run's pictures and videos: known names in CAPTIONS' order, then any others by name
+    (with each picture's size read from its header unless `sizes` is False)."""
+    found = [path for path in Path(run_dir).iterdir() if path.is_file() and not path.name.startswith(".")
+             and path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+    order = list(CAPTIONS)
+    found.sort(key=lambda path: (order.index(path.name) if path.name in CAPTIONS else len(order), path.name))
+    shown = []
+    for path in found:
+        size = _size(path) if sizes else None
+        shown.append({"file": path.name, "href": quote(path.name), "caption": CAPTIONS.get(path.name, path.name),
+                      "video": path.suffix.lower() in VIDEO_SUFFIXES, "size": size,
+                      # A wide or detailed picture takes a whole row rather than half of one.
+                      "wide": bool(size) and (size[0] > 1.6 * size[1] or size[0] >= WIDE_PIXELS)})
+    return shown
+
+
+def _size(path: Path) -> tuple[int, int] | None:
+    """A picture's width and height from its header (None for a video or a file that is not one)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # not an image Pillow reads: the browser may still show it
+        return None
+
+
+def final_weights(run_dir: Path) -> dict | None:
+    """The last snapshot of trace.npz for a small network: {"epoch", "arrays": [(name, shape, rows)]}.
+
+    Read without pickles and without assuming its layout: an integer array whose name says `epoch`
+    counts the snapshots, and every array with one row per snapshot gives its last row.  None when
+    there is no trace; {"note": ...} when it cannot be shown.
+    """
+    import numpy as np
+
+    path = Path(run_dir) / TRACE
+    if not path.is_file():
+        return None
+    if path.stat().st_size > TRACE_READ:
+        return _note(f"{TRACE} is too large to show here")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:  # a damaged or foreign file: a page still shows everything else
+        return _note(f"{TRACE} could not be read: {first_line(error)}")
+    epochs_name = next((name for name, array in arrays.items() if "epoch" in name.lower() and array.ndim == 1
+                        and array.size and np.issubdtype(array.dtype, np.number)), None)
+    if epochs_name is None:
+        return _note(f"{TRACE} names no snapshot epochs")
+    count = len(arrays[epochs_name])
+    finals = {name: array[-1] for name, array in arrays.items()
+              if name != epochs_name and array.ndim >= 2 and array.shape[0] == count
+              and np.issubdtype(array.dtype, np.number)}
+    if not finals:
+        return _note(f"{TRACE} holds no weights per snapshot")
+    size = sum(array.size for array in finals.values())
+    if size > WEIGHTS_SHOWN:
+        return _note(f"the final weights are {size:,} numbers, shown here for networks of at most "
+                     f"{WEIGHTS_SHOWN}; they are in {TRACE}")
+    shown = [(name, "x".join(map(str, array.shape)) or "1",
+              [[f"{value:.4g}" for value in row] for row in np.atleast_2d(array.reshape(len(array), -1)
+                                                                           if array.ndim > 1 else array)])
+             for name, array in finals.items()]
+    return {"epoch": int(arrays[epochs_name][-1]), "arrays": shown, "note": None}
+
+
+def _note(text: str) -> dict:
+    return {"epoch": None, "arrays": [], "note": text}
+
+
+def reproduce_command(config: dict) -> str:
+    """`beanstrain fit RECIPE` plus the flags whose values differ from that recipe's (or the pair's defaults)."""
+    from beanstrain.recipes import Recipe
+
+    recipe = Recipe(**config["recipe"])
+    words, base = _base_recipe(recipe.name, recipe.dataset, recipe.model)
+    words = list(words)
+    for flag in ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
+                 "validation_split", "engine"):
+        value = getattr(recipe, flag)
+        if value is not None and value != getattr(base, flag):
+            words += [f"--{flag.replace('_', '-')}", str(value)]
+    if config.get("data_path"):
+        words += ["--data", str(config["data_path"])]
+    return shlex.join(words)
+
+
+@functools.lru_cache(maxsize=64)
+def _base_recipe(name: str, dataset: str, model: str):
+    """The words that name a run's recipe on the command line, and what they resolve to (an index asks often)."""
+    from beanstrain.recipes import recipe_files, resolve_recipe
+
+    if name in recipe_files():
+        return ("beanstrain", "fit", name), resolve_recipe(name)
+    return (("beanstrain", "fit", "--dataset", dataset, "--model", model),
+            resolve_recipe(None, {"dataset": dataset, "model": model}))
+
+
+def run_context(run_dir: Path) -> dict:
+    """Everything the run page shows, read from the run folder's files."""
+    run_dir = Path(run_dir)
+    config = files.read_json(run_dir / runs.CONFIG)
+    if not isinstance(config, dict):
+        raise RunError(f"{run_dir / runs.CONFIG} is not a JSON object")
+    recipe = config.get("recipe") if isinstance(config.get("recipe"), dict) else {}
+    metrics = _optional_json(run_dir / runs.METRICS)
+    evaluation = _optional_json(run_dir / runs.EVAL)
+    state = config.get("state") or "unknown"
+    try:
+        command = reproduce_command(config)
+    except (KeyError, TypeError, ValueError, UsageError, RunError):
+        command = None  # a recipe this version no longer knows: the settings below still tell it
+    versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
+    return {
+        "run": run_dir.name, "recipe": recipe.get("name") or run_dir.parent.name, "state": state,
+        "description": recipe.get("description") or "", "course_result": recipe.get("course_result") or "",
+        "command": command, "stopped": _stopped(run_dir, config, state), "settings": _settings(config, recipe),
+        "versions": ", ".join(f"{name} {value}" for name, value in versions.items()),
+        "figures": [(split, _figure(figures, "loss"), _figure(figures, "accuracy"))
+                    for split in ("train", "test") if isinstance(figures := metrics.get(split), dict)],
+        "per_class": _per_class(metrics, evaluation),
+        "warnings": [str(line) for line in metrics.get("warnings") or [] if isinstance(metrics["warnings"], list)],
+        "pictures": pictures(run_dir), "weights": final_weights(run_dir),
+        "files": [{"file": name, "href": quote(name)} for name in RUN_FILES if (run_dir / name).is_file()],
+    }
+
+
+def _settings(config: dict, recipe: dict) -> list[tuple[str, object]]:
+    """What the run was trained with, as (label, value) pairs; values the run did not record are left out."""
+    device = config.get("device") if isinstance(config.get("device"), dict) else {}
+    parameters = config.get("parameters")
+    settings = (
+        ("dataset", recipe.get("dataset")), ("network", recipe.get("model")),
+        ("parameters", f"{parameters:,}" if isinstance(parameters, int) else None), ("epochs", recipe.get("epochs")),
+        ("batch size", config.get("batch_size")), ("optimizer", recipe.get("optimizer")),
+        ("learning rate", recipe.get("learning_rate")), ("loss", config.get("loss") or recipe.get("loss")),
+        ("samples", recipe.get("samples")), ("noise", recipe.get("noise")), ("seed", config.get("seed")),
+        ("validation split", recipe.get("validation_split") or None), ("data", config.get("data_source")),
+        ("device", f"{device.get('name')} ({device.get('kind')})" if device.get("name") else None),
+        ("engine", config.get("engine")), ("started", _when(config.get("started"))),
+        ("ended", _when(config.get("ended"))), ("training seconds", _seconds(config.get("train_seconds"))),
+    )
+    return [(label, value) for label, value in settings if value not in (None, "")]
+
+
+def _optional_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = files.read_json(path)
+    except RunError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _stopped(run_dir: Path, config: dict, state: str) -> dict | None:
+    """What a run that did not finish says: why, and the command that goes on from here."""
+    error = config.get("error")
+    if state == runs.FINISHED:
+        if config.get("pictures_missing"):
+            return {"why": f"pictures missing: {error}", "next": runs.resume_command(run_dir), "advice": None}
+        return None
+    if state == runs.DIVERGED:
+        return {"why": f"the loss became NaN or infinite at epoch {config.get('diverged_epoch')}",
+                "next": None, "advice": "train again with a lower --learning-rate"}
+    why = {runs.RUNNING: "still training, or its process was killed",
+           runs.INTERRUPTED: f"interrupted{f' ({error})' if error else ''}",
+           runs.FAILED: f"failed: {error or 'no reason recorded'}"}.get(state, f"state {state!r}")
+    if config.get("checkpoint_epoch") is not None:
+        why += f"; checkpoint after epoch {config['checkpoint_epoch']}"
+    return {"why": why, "next": runs.resume_command(run_dir), "advice": None}
+
+
+def _figure(figures: dict, name: str) -> str:
+    value = figures.get(name)
+    return f"{value:.4f}" if isinstance(value, (int, float)) else ""
+
+
+def _per_class(metrics: dict, evaluation: dict) -> list[tuple[str, str]]:
+    table = metrics.get("per_class_accuracy") or evaluation.get("per_class_accuracy") or {}
+    if not isinstance(table, dict):
+        return []
+    return [(str(name), f"{value:.4f}" if isinstance(value, (int, float)) else "none") for name, value in table.items()]
+
+
+def _when(stamp) -> str | None:
+    return stamp.replace("T", " ") if isinstance(stamp, str) else None
+
+
+def _seconds(value) -> str | None:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _environment():
+    """One Jinja2 environment per process: it compiles each template once, not once per page."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("beanstrain", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def write_run_page(run_dir: Path) -> Path:
+    """Render the run's page into `run_dir/report.html` (atomically) and return its path."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise UsageError(f"{run_dir} is not a run folder (it has no {runs.CONFIG})")
+    page = _environment().get_template("run.html").render(**run_context(run_dir))
+    files.write_text(run_dir / PAGE, page)
+    return run_dir / PAGE
+
+
+def index_context(out: Path) -> dict:
+    """One card per run folder under `out`, grouped by recipe (by name), newest first in each group."""
+    out = Path(out)
+    groups: dict[str, list[dict]] = {}
+    for row in catalog.catalog(out):
+        run_dir = Path(row.folder)
+        if row.state != catalog.DAMAGED and not (run_dir / PAGE).is_file():
+            try:
+                write_run_page(run_dir)
+            except Exception as error:  # the card says so; the other runs still get theirs
+                row = catalog.RunRow(**{**row.as_json(), "problem": f"no page: {first_line(error)}"})
+        relative = run_dir.relative_to(out).as_posix()
+        shown = [picture for picture in pictures(run_dir, sizes=False) if not picture["video"]] \
+            if run_dir.is_dir() else []
+        thumbnail = next((picture for name in THUMBNAILS for picture in shown if picture["file"] == name),
+                         shown[0] if shown else None)
+        groups.setdefault(run_dir.parent.name, []).append({
+            "run": run_dir.name, "recipe": row.recipe, "state": row.state, "problem": row.problem,
+            "href": quote(f"{relative}/{PAGE}") if (run_dir / PAGE).is_file() else None,
+            "thumbnail": quote(f"{relative}/{thumbnail['file']}") if thumbnail else None,
+            "figure": catalog.figure_text(row), "started": _when(row.started) or ""})
+    return {"folder": out.name or str(out), "groups": sorted(groups.items()),
+            "count": sum(len(cards) for cards in groups.values())}
+
+
+def write_index(out: Path) -> Path:
+    """Render `out/index.html` (atomically: a browser never sees half a page) and return its path."""
+    out = Path(out)
+    if not out.is_dir():
+        raise UsageError(f"--out {out} is not a folder of runs")
+    page = _environment().get_template("index.html").render(**index_context(out))
+    files.write_text(out / INDEX, page)
+    return out / INDEX
+
+
+def write_page_or_warn(run_dir: Path, stream=None, silent: bool = False) -> None:
+    """A run's page at the end of the run; a failure is one warning line (none when `silent`), never the run's error."""
+    try:
+        if (Path(run_dir) / runs.CONFIG).is_file():
+            write_run_page(run_dir)
+    except (Exception, KeyboardInterrupt) as error:
+        if not silent:
+            print(f"warning: {PAGE} not written: {first_line(error)}", file=stream or sys.stderr, flush=True)
+
+
+def page_when_done(function):
+    """Decorate a function that ends a run (its `run_dir` and `stream` arguments): however it ends,
+    the run's page is written, and the function's result or error is what the caller gets.
+
+    A run that ends in an error says so in one line; a page that could not be written then (most
+    often for the same reason, a full disk) adds nothing to it: `beanstrain report RUN_DIR` writes it later.
+    """
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def ended(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        run_dir, stream = bound.arguments["run_dir"], bound.arguments.get("stream")
+        try:
+            result = function(*args, **kwargs)
+        except BaseException:
+            write_page_or_warn(run_dir, stream, silent=True)
+            raise
+        write_page_or_warn(run_dir, stream)
+        return result
+
+    return ended
