@@ -23,6 +23,7 @@ from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
+from beanstrain.plots.animate import ANIMATIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -87,7 +88,8 @@ def cli():
     beanstrain predict my_digit.png --run mnist-lenet    classify your own drawing
 
     Every run gets its own folder under runs/ with the model, config.json,
-    metrics.json, history.csv and pictures.
+    metrics.json, history.csv, the weight trace and pictures (for generated
+    sets, an animation of the training).
     """
 
 
@@ -155,9 +157,12 @@ def list_command(as_json):
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.option("--animation", default="gif", show_default=True, type=click.Choice(ANIMATIONS),
+              help="The training animation of a run on a generated set: "
+                   + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json):
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, animation):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -190,13 +195,14 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
-        given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
+        given += [f"--{name}" for name in ("out", "animation")
+                  if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
         summary = resume_run(resume_dir, device=device, quiet=quiet)
     else:
         resolved = resolve_recipe(recipe, flags)
-        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path)
+        summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path, animation=animation)
     if as_json:
         emit_json(summary)
     else:
