@@ -209,7 +209,7 @@ def test_when_config_json_cannot_be_written_at_all_the_line_says_so(invoke, tmp_
     run_dir = only_run(tmp_path)
     assert line == (f"Error: no space left on device writing surface.png in {run_dir}; config.json could not be "
                     f"updated either (no space left on device), so it does not say finished; history.csv, "
-                    f"model.keras, metrics.json, data.png and boundary.png were saved, but the run is not marked "
+                    f"model.keras, metrics.json, trace.npz, data.png and boundary.png were saved, but the run is not marked "
                     f"finished; free some space and train again")
     assert config_of(run_dir)["state"] == "running"  # what it said before: the line tells the truth about it
 
