@@ -181,7 +181,10 @@ def remove_checkpoint(run_dir: Path) -> None:
 
 
 class Keeper:
-    """Holds the latest good training state in memory and writes it when asked (or when it is old)."""
+    """Holds the latest good training state in memory and writes it when asked (or when it is old).
+
+    With `trace` (the run's `trace.Trace`), each checkpoint also carries the trace up to its epoch.
+    """
 
     def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0,
                  save_every: float | None = None, trace=None):

@@ -167,11 +167,14 @@ def summary_bands(axes, trace, layer_names: list[str]) -> None:
     for number, (layer, indices) in enumerate(groups):
         kernel = trace.weight(indices[0])
         colour = colours(number % 10)
-        axes.fill_between(epochs, kernel[:, low], kernel[:, high], color=colour, alpha=0.2)
-        axes.plot(epochs, kernel[:, middle], color=colour, linewidth=1.2, label=layer)
+        # Light fills with their edges drawn: overlapping bands stay tellable apart.
+        axes.fill_between(epochs, kernel[:, low], kernel[:, high], color=colour, alpha=0.1)
+        for edge in (low, high):
+            axes.plot(epochs, kernel[:, edge], color=colour, linewidth=0.8, linestyle="--")
+        axes.plot(epochs, kernel[:, middle], color=colour, linewidth=1.5, label=layer)
     axes.set_xlabel("epoch")
     axes.set_ylabel("weights")
-    axes.set_title("each layer's weights: median, 5-95% band", fontsize=9)
+    axes.set_title("each layer's weights: median (line), 5% and 95% (dashed)", fontsize=9)
     axes.legend(fontsize=7, loc="best")
     axes.grid(alpha=0.3)
 
