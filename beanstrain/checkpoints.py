@@ -1,8 +1,8 @@
 """Checkpoints: the exact training state of an unfinished run, so it can continue where it stopped.
 
     runs/beans4-hidden2/20261123-153012-1/
-        checkpoint-1111.npz   weights, optimizer variables, history rows after epoch 1111, and whatever else the
-                              trainer keeps (the levels of a run on levels) (plain arrays, no pickles)
+        checkpoint-1111.npz   weights, optimizer variables, history rows, the trace after epoch 1111, and whatever
+                              else the trainer keeps (the levels of a run on levels) (plain arrays, no pickles)
         checkpoint.json       epoch, seed, training seconds so far, the name of the .npz and its SHA-256
 
     >>> import tempfile
@@ -52,6 +52,8 @@ UNVERSIONED_ARRAYS = "checkpoint.npz"
 # A running job writes its latest copy this often, so a process killed
 # without warning (power cut, SIGKILL) loses at most this much training.
 SAVE_EVERY_SECONDS = 120.0
+# The trace's arrays (`trace.Trace.arrays`) go into the same file under their own keys.
+TRACE_PREFIX = "trace_"
 
 
 @dataclass
@@ -64,9 +66,11 @@ class TrainingState:
     history_rows: list[list[float]]  # may run past `epoch` (a run's live history); its first `epoch` rows count
     train_seconds: float
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # the trainer's other arrays (EngineState.extra)
+    # The weight trace so far: a `trace.Trace` (its snapshots up to `epoch` count) when written, its arrays when read.
+    trace: object = None
 
 
-def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
+def capture(trainer, epoch: int, rows, train_seconds: float, trace=None) -> TrainingState:
     """The state after `epoch` epochs: the trainer's copies of its weights and optimizer variables.
 
     `rows` is kept as it is, not copied: a run's history only grows, so its
@@ -74,7 +78,7 @@ def capture(trainer, epoch: int, rows, train_seconds: float) -> TrainingState:
     cost time that grows with the square of the epochs.
     """
     state = trainer.get_state()
-    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds, state.extra)
+    return TrainingState(epoch, state.weights, state.optimizer_variables, rows, train_seconds, state.extra, trace)
 
 
 def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
@@ -87,6 +91,8 @@ def write_checkpoint(run_dir: Path, state: TrainingState, seed: int) -> str:
     arrays.update({f"extra_{name}": value for name, value in state.extra.items()})
     rows = state.history_rows[:state.epoch]
     arrays["history"] = np.array(rows, dtype=np.float64).reshape(len(rows), len(rows[0]) if rows else 0)
+    if state.trace is not None:
+        arrays.update({f"{TRACE_PREFIX}{key}": value for key, value in state.trace.arrays(upto=state.epoch).items()})
     name = _unused_arrays_name(run_dir, state.epoch)
     digest = files.write_with(run_dir / name, lambda temporary: np.savez(temporary, **arrays))
     files.write_json(run_dir / CHECKPOINT_INFO, {
@@ -159,6 +165,8 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
                 archive["history"].tolist(),
                 train_seconds,
                 {key: archive[f"extra_{key}"] for key in extra},
+                {key[len(TRACE_PREFIX):]: archive[key] for key in archive.files if key.startswith(TRACE_PREFIX)}
+                or None,
             )
     except Exception as error:  # a damaged zip fails in many ways inside NumPy
         raise RunError(f"{arrays_path} cannot be read: {first_line(error)}") from None
@@ -179,11 +187,14 @@ def remove_checkpoint(run_dir: Path) -> None:
 
 
 class Keeper:
-    """Holds the latest good training state in memory and writes it when asked (or when it is old)."""
+    """Holds the latest good training state in memory and writes it when asked (or when it is old).
+
+    With `trace` (the run's `trace.Trace`), each checkpoint also carries the trace up to its epoch.
+    """
 
     def __init__(self, run_dir: Path, trainer, seed: int, seconds_before: float = 0.0,
-                 save_every: float | None = None):
-        self.run_dir, self.trainer, self.seed = run_dir, trainer, seed
+                 save_every: float | None = None, trace=None):
+        self.run_dir, self.trainer, self.seed, self.trace = run_dir, trainer, seed, trace
         self.seconds_before = seconds_before
         # Seconds between writes while the run goes on; None: SAVE_EVERY_SECONDS (tests shorten it).
         self.save_every = SAVE_EVERY_SECONDS if save_every is None else save_every
@@ -196,7 +207,7 @@ class Keeper:
         """Copy the state after `epoch` epochs, unless the last loss is not finite (those weights are lost)."""
         if rows and not math.isfinite(rows[-1][0]):
             return
-        self.latest = capture(self.trainer, epoch, rows, self.train_seconds())
+        self.latest = capture(self.trainer, epoch, rows, self.train_seconds(), self.trace)
         if time.monotonic() - self.last_written >= self.save_every:
             self.save()
 

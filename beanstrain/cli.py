@@ -25,6 +25,7 @@ from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
+from beanstrain.plots.animate import ANIMATIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -99,7 +100,8 @@ def cli():
     beanstrain report --out runs --open              runs/index.html: a page of every run
 
     Every run gets its own folder under runs/ with the model, config.json,
-    metrics.json, history.csv, pictures and report.html, its page.
+    metrics.json, history.csv, the weight trace, pictures (for generated
+    sets, an animation of the training) and report.html, its page.
     """
 
 
@@ -172,9 +174,12 @@ def list_command(as_json):
               help="Train on N devices at once (tf.distribute's MirroredStrategy, fit engine): N GPUs, or without a "
                    "GPU the CPU split into N logical devices. The batch size stays the whole step's batch. "
                    "Default 1; a resumed run: the number it recorded.")
+@click.option("--animation", default="gif", show_default=True, type=click.Choice(ANIMATIONS),
+              help="The training animation of a run on a generated set: "
+                   + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices):
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices, animation):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -208,14 +213,15 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
-        given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
+        given += [f"--{name}" for name in ("out", "animation")
+                  if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
         summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices)
     else:
         resolved = resolve_recipe(recipe, flags)
         summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
-                          devices=1 if devices is None else devices)
+                          devices=1 if devices is None else devices, animation=animation)
     if as_json:
         emit_json(summary)
     else:

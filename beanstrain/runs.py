@@ -5,7 +5,8 @@
         model.keras     the trained network (with its optimizer state)
         metrics.json    final loss and accuracy on train and test
         history.csv     one row per epoch
-        *.png           the pictures
+        trace.npz       the weights at about 150 epochs
+        *.png, *.gif    the pictures, the training animation
         eval.json       written by `beanstrain eval`
 
     >>> import tempfile
@@ -41,6 +42,8 @@ from beanstrain.files import json_text, read_json, write_csv, write_json, write_
 
 RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
 CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.csv", "model.keras", "eval.json"
+TRACE = "trace.npz"  # the weights at the snapshot epochs (beanstrain.trace)
+PICTURE_SUFFIXES = (".png", ".gif", ".mp4")  # the pictures and the training animation
 
 
 def write_history(path: Path, columns: list[str], rows: list[list[float]]) -> None:
@@ -100,13 +103,15 @@ def create_run_dir(out: Path, recipe_name: str) -> Path:
 
 
 # What a run produces, in the order it writes them; saved_outputs lists those present.
-OUTPUTS = (HISTORY, MODEL, METRICS)
+OUTPUTS = (HISTORY, MODEL, METRICS, TRACE)
 
 
 def saved_outputs(run_dir: Path) -> list[str]:
-    """The run's results present in its folder: history, model, metrics, then each picture in the order drawn."""
+    """The run's results present in its folder: history, model, metrics, trace, then each picture in the order
+    drawn."""
     run_dir = Path(run_dir)
-    pictures = sorted((path for path in run_dir.glob("*.png") if path.is_file() and not path.name.startswith(".")),
+    pictures = sorted((path for path in run_dir.iterdir()
+                       if path.suffix in PICTURE_SUFFIXES and path.is_file() and not path.name.startswith(".")),
                       key=lambda path: (path.stat().st_mtime_ns, path.name))
     return [name for name in OUTPUTS if (run_dir / name).is_file()] + [path.name for path in pictures]
 

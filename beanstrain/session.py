@@ -34,6 +34,7 @@ from beanstrain.evaluation import figures, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, recipe_loss
 from beanstrain.report import page_when_done
+from beanstrain.trace import read_trace, write_trace
 
 
 def echo(message: str, stream=None) -> None:
@@ -96,6 +97,7 @@ class Session:
     model: object
     engine: str
     strategy: object = None  # a tf.distribute strategy when the run trains on several devices
+    animation: str = "gif"  # plots.animate.ANIMATIONS: how training.gif / training.mp4 is written, or "none"
 
     def placement(self):
         """The one device a run's work is placed on (on several devices the strategy places it)."""
@@ -114,6 +116,7 @@ class Session:
         from beanstrain.engines import make_trainer
         from beanstrain.engines.levels import LevelSettings
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
+        from beanstrain.trace import snapshot_epochs
 
         recipe = self.recipe
         optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, self.engine)
@@ -121,7 +124,19 @@ class Session:
         levels = LevelSettings(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity,
                                recipe.seed) if recipe.levels else None
         return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
-                            recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name), levels=levels)
+                            recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name),
+                            snapshot_epochs=snapshot_epochs(recipe.epochs), levels=levels)
+
+    def new_trace(self, saved=None):
+        """The run's weight trace: the one a checkpoint carried (`saved`, its arrays), else an empty one."""
+        from beanstrain.trace import Trace, weight_names
+
+        if saved is not None:
+            try:
+                return Trace.from_arrays(saved)
+            except (KeyError, ValueError) as error:
+                raise RunError(f"the checkpoint's weight trace is damaged: {first_line(error)}") from None
+        return Trace(weight_names(self.model), summarize=self.dataset.is_image)
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -167,16 +182,19 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
 
 
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None, run_dir: Path | None = None, devices: int = 1) -> dict:
+            stream=None, run_dir: Path | None = None, devices: int = 1, animation: str = "gif") -> dict:
     """Train a recipe into a new run folder and return the summary `fit --json` prints.
 
     `run_dir` is an empty folder already made by `runs.create_run_dir` under `out` (a sweep makes each
     trial's folder when it hands the trial out, so its record names the folder from the start)."""
     from beanstrain.devices import library_versions
+    from beanstrain.plots.animate import check_animation
 
     stream = stream or sys.stderr
     out = runs.check_out_dir(out)
+    check_animation(animation)
     session = prepare(recipe, device, data_path, stream, devices=devices)
+    session.animation = animation
     try:
         run_dir = Path(run_dir) if run_dir is not None else runs.create_run_dir(out, recipe.name)
     except OSError as error:
@@ -189,6 +207,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "data_source": session.dataset.source, "data_path": data_path,
             "parameters": session.model.count_params(), "versions": library_versions(),
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
+            "animation": animation,
         }
         try:
             files.write_json(run_dir / runs.CONFIG, config)
@@ -244,6 +263,7 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
                              "resume it without --devices")
         checkpoint = read_checkpoint(run_dir)
         session = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine, devices)
+        session.animation = _recorded_animation(config)
         resumes = config.get("resumed", []) + [{"from_epoch": checkpoint.epoch, "command": sys.argv,
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
         try:
@@ -277,19 +297,23 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         training.enter_context(session.replicas())
         trainer = session.make_trainer()
         history = History(trainer.columns)
+        trace = session.new_trace(resume_from.trace if resume_from else None)
         if resume_from:
             restore(trainer, resume_from)
             history.rows.extend(resume_from.history_rows)
-        keeper = Keeper(run_dir, trainer, recipe.seed, resume_from.train_seconds if resume_from else 0.0)
+        keeper = Keeper(run_dir, trainer, recipe.seed, resume_from.train_seconds if resume_from else 0.0,
+                        trace=trace)
         keeper.take(start_epoch, history.rows)
 
         def on_chunk(epoch, history):
             progress.update(epoch, history.last())
+            trace.take(trainer.snapshots)
             keeper.take(epoch, history.rows)
 
         with StopRequest(stream) as stop:
             trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
         training.close()  # the figures, the model file and the pictures are made as on one device
+        trace.take(trainer.snapshots)
         train_seconds = keeper.train_seconds()
         progress.close()
         diverged = history.diverged_at()
@@ -307,9 +331,10 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
             files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
                                                       "epochs": history.epochs_done, "warnings": warnings})
+            write_trace(run_dir, trace)
             unfinished = _draw_and_finish(
                 run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows,
-                                               recipe),
+                                               model, trace, session.loss_name, session.animation, recipe),
                 model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
     if diverged or stopped:
         failures.stop_early(run_dir, keeper, history, diverged=diverged, signal_name=stop.signal_name,
@@ -357,7 +382,7 @@ def _draw_and_finish(run_dir: Path, draw, **fields) -> RunError | None:
     try:
         pictures, picture_error = draw(), None
     except OSError as error:
-        pictures = [name for name in runs.saved_outputs(run_dir) if name.endswith(".png")]
+        pictures = [name for name in runs.saved_outputs(run_dir) if name.endswith(runs.PICTURE_SUFFIXES)]
         picture_error = error
     state_error = failures.try_set_state(
         run_dir, runs.FINISHED, **fields, pictures=pictures, pictures_missing=picture_error is not None,
@@ -382,14 +407,17 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
     except (KeyError, TypeError) as error:
         raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, config.get("data_path"))
-    predict = predictor(load_run_model(run_dir, config), recipe.model)
+    model = load_run_model(run_dir, config)
+    predict = predictor(model, recipe.model)
     try:
         columns, rows = runs.read_history(run_dir / runs.HISTORY)
         metrics = files.read_json(run_dir / runs.METRICS)
+        trace = read_trace(run_dir)
     except (OSError, ValueError, StopIteration, RunError) as error:
         raise RunError(f"{run_dir} cannot be redrawn: {first_line(error)}; train again") from None
     unfinished = _draw_and_finish(run_dir, lambda: draw_pictures(run_dir, dataset, predict, predict(dataset.x_test),
-                                                                 columns, rows, recipe))
+                                                                 columns, rows, model, trace, config.get("loss"),
+                                                                 _recorded_animation(config), recipe))
     if unfinished:
         raise unfinished
     return _summary(run_dir, recipe.name, config.get("device") or {}, config.get("engine"),
@@ -398,8 +426,17 @@ def _draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> 
                     metrics.get("warnings", []))
 
 
-def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows,
-                  recipe: Recipe | None = None) -> list[str]:
+def _recorded_animation(config: dict) -> str:
+    """The animation a run asked for; a GIF when mp4 was asked for and ffmpeg has gone since."""
+    from beanstrain.plots.animate import animation_available
+
+    animation = config.get("animation", "gif")
+    return animation if animation_available(animation) else "gif"
+
+
+def draw_pictures(run_dir: Path, dataset: Dataset, predict, test_outputs, columns, rows, model=None, trace=None,
+                  loss_name=None, animation="gif", recipe: Recipe | None = None) -> list[str]:
     from beanstrain.plots import RunOutputs, draw_run_pictures
 
-    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows, recipe))
+    return draw_run_pictures(run_dir, RunOutputs(dataset, predict, test_outputs, columns, rows, recipe=recipe,
+                                                 model=model, trace=trace, loss_name=loss_name, animation=animation))

@@ -15,6 +15,7 @@ import pytest
 
 from beanstrain import runs
 from beanstrain.devices import load_keras
+from beanstrain.trace import read_trace, snapshot_epochs
 from run_folders import config_of, only_run
 
 keras = load_keras()
@@ -52,6 +53,8 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(invoke, fit_json, tmp
     stopped_at = config["checkpoint_epoch"]
     assert 3 <= stopped_at < epochs
     assert checkpoint_arrays(run_dir).name == f"checkpoint-{stopped_at}.npz" and not (run_dir / runs.MODEL).exists()
+    with np.load(checkpoint_arrays(run_dir), allow_pickle=False) as saved:  # it carries the trace so far
+        assert 0 < saved["trace_epochs"][-1] <= stopped_at
     assert (run_dir / runs.HISTORY).read_text().count("\n") == stopped_at + 1
 
     resumed = json.loads(invoke("fit", "--resume", run_dir, "--json", "--quiet").stdout)
@@ -62,6 +65,10 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(invoke, fit_json, tmp
     straight = fit_json(*args)
     assert_same_model(run_dir, straight["run_dir"])
     assert resumed["metrics"] == straight["metrics"]
+    resumed_trace, straight_trace = read_trace(run_dir), read_trace(straight["run_dir"])
+    assert resumed_trace.epochs == straight_trace.epochs == snapshot_epochs(epochs)
+    for index in range(len(straight_trace.names)):
+        np.testing.assert_array_equal(resumed_trace.weight(index), straight_trace.weight(index))
 
 
 def test_second_signal_stops_at_once_inside_the_epoch(invoke, fit_json, tmp_path, monkeypatch):

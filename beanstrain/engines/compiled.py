@@ -83,9 +83,15 @@ class CompiledTrainer(KerasTrainer):
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         optimizer.build(model.trainable_variables)
         self._buffered = [epoch for epoch in self.snapshot_epochs if epoch > 0]
-        # One row per epoch asked for, and a last row that every other epoch writes to and nobody reads.
-        self._snapshot_buffers = [tf.Variable(tf.zeros((len(self._buffered) + 1, *weight.shape), weight.dtype),
+        # One row per epoch asked for; each epoch's row (-1: none) is looked up in a table, and only the
+        # epochs asked for copy the weights (a branch taken about 150 times in a run of thousands of epochs).
+        self._snapshot_buffers = [tf.Variable(tf.zeros((len(self._buffered), *weight.shape), weight.dtype),
                                               trainable=False) for weight in model.weights] if self._buffered else []
+        if self._buffered:
+            rows = [-1] * (self._buffered[-1] + 2)
+            for slot, epoch in enumerate(self._buffered):
+                rows[epoch] = slot
+            self._snapshot_rows = tf.constant(rows, dtype=tf.int32)
         # The loops are written with tf.while_loop already; AutoGraph's conversion
         # would only add seconds of tracing.
         self._run_chunk = tf.function(self._epochs, jit_compile=jit_compile, autograph=False)
@@ -170,7 +176,8 @@ class CompiledTrainer(KerasTrainer):
         def body(offset, rows, finite):
             loss, accuracy = self._train_epoch(start_epoch + offset)
             if self._snapshot_buffers:
-                self._snapshot(start_epoch + offset + 1)
+                with tf.control_dependencies([self._snapshot(start_epoch + offset + 1)]):
+                    loss = tf.identity(loss)
             values = [loss] + ([accuracy] if self.accuracy else [])
             if self.held_out is not None:
                 held_loss, held_accuracy = self._evaluate(*self.held_out)
@@ -186,20 +193,26 @@ class CompiledTrainer(KerasTrainer):
         return done, rows
 
     def _snapshot(self, epoch):
-        """Copy every weight into the buffer row of `epoch` (the spare last row for an epoch not asked for)."""
+        """Copy every weight into the buffer row of `epoch` when it is an epoch asked for; returns whether it was."""
         tf = load_tensorflow()
-        wanted = tf.constant(self._buffered, dtype=tf.int32)
-        slot = tf.searchsorted(wanted, tf.reshape(epoch, [1]))
-        hit = tf.logical_and(slot < len(self._buffered), tf.gather(wanted, tf.minimum(slot, len(self._buffered) - 1))
-                             == epoch)
-        slot = tf.where(hit, slot, len(self._buffered))
-        for buffer, weight in zip(self._snapshot_buffers, self.model.weights):
-            buffer.scatter_nd_update(tf.reshape(slot, [1, 1]), tf.expand_dims(tf.convert_to_tensor(weight), 0))
+        table = self._snapshot_rows
+        slot = tf.gather(table, tf.minimum(epoch, table.shape[0] - 1))
+
+        def copy():
+            for buffer, weight in zip(self._snapshot_buffers, self.model.weights):
+                buffer.scatter_nd_update(tf.reshape(slot, [1, 1]), tf.expand_dims(tf.convert_to_tensor(weight), 0))
+            return tf.constant(True)
+
+        return tf.cond(slot >= 0, copy, lambda: tf.constant(False))
 
     def _copy_snapshots(self, after: int, upto: int) -> None:
-        for slot, epoch in enumerate(self._buffered):
-            if after < epoch <= upto:
-                self.snapshots[epoch] = [buffer[slot].numpy() for buffer in self._snapshot_buffers]
+        slots = [(slot, epoch) for slot, epoch in enumerate(self._buffered) if after < epoch <= upto]
+        if not slots:
+            return
+        # Each buffer is read once: one read per row would cost a TensorFlow call per weight and epoch.
+        buffers = [buffer.numpy() for buffer in self._snapshot_buffers]
+        for slot, epoch in slots:
+            self.snapshots[epoch] = [values[slot].copy() for values in buffers]
 
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:

@@ -17,15 +17,19 @@ draw, and every file is written atomically.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from beanstrain import files
-from beanstrain.data import Dataset
 from beanstrain.tasks import REGRESSION
+
+if TYPE_CHECKING:  # the command line reads plots.animate's choices without importing NumPy
+    import numpy as np
+
+    from beanstrain.data import Dataset
+    from beanstrain.trace import Trace
 
 
 def pyplot():
@@ -56,6 +60,17 @@ class RunOutputs:
     columns: list[str]  # the history's columns
     rows: list[list[float]]  # one row per epoch
     recipe: object = None  # the run's recipes.Recipe, for pictures of its settings (None: not known)
+    model: object = None  # the trained Keras network: its units' views and its loss surface
+    trace: Trace | None = None  # its weights at the snapshot epochs (`beanstrain.trace`)
+    loss_name: str | None = None  # the loss it was trained on
+    animation: str = "gif"  # `animate.ANIMATIONS`: the training animation's format, or "none"
+
+    @functools.cached_property
+    def replay(self):
+        """The network's outputs over one grid of inputs at every snapshot, computed once for every picture."""
+        from beanstrain.plots.replay import Replay
+
+        return Replay.of(self)
 
 
 def _data(run: RunOutputs, path: Path) -> str:
@@ -113,7 +128,40 @@ def _wrong(run: RunOutputs, path: Path) -> str:
 def _history(run: RunOutputs, path: Path) -> str:
     from beanstrain.plots.history import plot_history
 
-    return plot_history(run.columns, run.rows, path, f"{run.dataset.name}: training")
+    bands = run.trace if run.trace is not None and run.trace.summarize and run.trace.epochs else None
+    return plot_history(run.columns, run.rows, path, f"{run.dataset.name}: training", bands, _layer_names(run))
+
+
+def _layer_names(run: RunOutputs) -> list[str]:
+    """The names of the network's layers that hold weights, for the pictures' labels."""
+    return [layer.name for layer in getattr(run.model, "layers", []) if layer.weights]
+
+
+def _animation(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.animate import animate
+
+    return animate(run, path)
+
+
+def _neurons(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.inside import plot_neurons
+
+    return plot_neurons(run.replay, run.dataset, path)
+
+
+def _weights(run: RunOutputs, path: Path) -> str:
+    from beanstrain.plots.inside import plot_weights
+
+    return plot_weights(run.trace, run.dataset.name, path)
+
+
+def _cost(run: RunOutputs, path: Path) -> str:
+    from beanstrain.objectives import encode_targets
+    from beanstrain.plots.inside import plot_cost
+
+    data = run.dataset
+    return plot_cost(run, data.x_train, encode_targets(data.y_train, data.task, run.loss_name, data.num_classes),
+                     path)
 
 
 def _levels(run: RunOutputs, path: Path) -> str:
@@ -144,6 +192,30 @@ def _on_levels(run: RunOutputs) -> bool:
     return bool(getattr(run.recipe, "levels", 0))
 
 
+def _traced(run: RunOutputs) -> bool:
+    """A trace of every weight (not a summary) with the initial weights and at least one epoch after them."""
+    return run.trace is not None and not run.trace.summarize and len(run.trace.epochs) > 1
+
+
+def _animated_as(animation: str):
+    def applies(run: RunOutputs) -> bool:
+        drawable = _one_feature(run) or _two_features_classified(run)
+        return run.animation == animation and drawable and _traced(run) and run.replay is not None
+    return applies
+
+
+def _hidden_units(run: RunOutputs) -> bool:
+    return run.replay is not None and len(run.replay.layers) > 1
+
+
+def _single_weight(run: RunOutputs) -> bool:
+    """A one-input neuron (w and b) or a network whose only weight is w, on a one-input set."""
+    from beanstrain.plots.inside import single_weight
+
+    return (_traced(run) and _one_feature(run) and run.loss_name is not None and run.replay is not None
+            and single_weight(run.trace.snapshots[-1]))
+
+
 @dataclass(frozen=True)
 class Picture:
     file: str
@@ -158,6 +230,11 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("boundary.png", _boundary, _two_features_classified),
         Picture("surface.png", _surface, _two_features_classified),
         Picture("history.png", _history, _trained_epochs),
+        Picture("training.gif", _animation, _animated_as("gif")),
+        Picture("training.mp4", _animation, _animated_as("mp4")),
+        Picture("neurons.png", _neurons, _hidden_units),
+        Picture("weights.png", _weights, _traced),
+        Picture("cost.png", _cost, _single_weight),
     ),
     "image": (
         Picture("samples.png", _samples),

@@ -51,7 +51,7 @@ def test_a_run_gets_its_kinds_pictures(tmp_path, run, expected):
 
 
 def test_the_readme_lists_every_picture_a_run_can_get():
-    listed = set(re.findall(r"^\| `(\w+\.png)` \|", README.read_text(), flags=re.MULTILINE))
+    listed = set(re.findall(r"^\| `(\w+\.(?:png|gif|mp4))` \|", README.read_text(), flags=re.MULTILINE))
     assert {picture.file for pictures in PICTURES.values() for picture in pictures} == listed
 
 

@@ -1,0 +1,249 @@
+"""The course's training animation, from a run's trace: the fitted curve or the decision boundary, epoch by epoch.
+
+    beanstrain fit --dataset beans4 --model hidden2                    # training.gif in the run folder
+    beanstrain fit --dataset beans1 --model neuron --animation mp4     # training.mp4 (needs ffmpeg)
+
+    >>> sorted(ANIMATIONS), ANIMATIONS["gif"].file
+    (['gif', 'mp4', 'none'], 'training.gif')
+    >>> check_animation("none")
+
+One frame per snapshot of the trace (about 150), at `FPS` frames a second,
+the last one held for `PAUSE_SECONDS`; each frame's title gives the epoch
+and that epoch's loss and accuracy.  For 1-D sets the prediction curve over
+the scatter, for 2-D sets the predicted probability as an image with the
+0.5 line over the points.  The figure is drawn once and each frame only
+changes the curve's data or paints the probability image's pixels, which
+is many times faster than a new `contourf` per frame; frames are small
+(400x320) and quantized to a palette, so the GIF stays around a megabyte
+and the frames held until it is written take a few tens of megabytes.
+
+This module imports nothing heavy at the top: the command line reads its
+choices (`ANIMATIONS`) for `--animation`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from beanstrain import files
+from beanstrain.errors import UsageError, lookup
+
+FPS = 20  # GIF stores frame times in hundredths of a second: 20 fps is exactly 5 of them
+PAUSE_SECONDS = 2.0  # the last frame is held this long before the loop starts again
+FIGURE_INCHES, DPI = (5.0, 4.0), 80  # 400x320 pixels: even sides, as libx264 needs
+BOUNDARY_LEVELS = 10  # colour steps of the probability image, as boundary.png's contour levels
+TITLE_POINTS = 10
+IMAGE_ALPHA = 0.75  # the probability image's colours over white, as in boundary.png
+
+
+@dataclass(frozen=True)
+class Animation:
+    file: str | None  # what the run folder gets; None: nothing
+    label: str  # a few words for --help
+    needs: str | None = None  # a program that must be on PATH
+
+
+ANIMATIONS: dict[str, Animation] = {
+    "gif": Animation("training.gif", "an animated GIF (the default)"),
+    "mp4": Animation("training.mp4", "an H.264 video, written by ffmpeg", needs="ffmpeg"),
+    "none": Animation(None, "no animation"),
+}
+
+
+def animation_available(name: str) -> bool:
+    needs = lookup("animation", name, ANIMATIONS).needs
+    return needs is None or shutil.which(needs) is not None
+
+
+def check_animation(name: str) -> None:
+    """Refuse, before anything is trained, an animation whose writer is missing."""
+    if not animation_available(name):
+        needs = ANIMATIONS[name].needs
+        raise UsageError(f"--animation {name} needs {needs}, which is not on PATH; install it "
+                         f"(apt-get install {needs}) or use --animation gif")
+
+
+def _title(run, epoch: int) -> str:
+    name = run.dataset.name
+    if epoch == 0 or epoch > len(run.rows):
+        return f"{name}: epoch {epoch} (initial weights)" if epoch == 0 else f"{name}: epoch {epoch}"
+    figures = dict(zip(run.columns, run.rows[epoch - 1]))
+    text = f"{name}: epoch {epoch}   loss {figures['loss']:.4f}"
+    if "accuracy" in figures:
+        text += f"   accuracy {figures['accuracy']:.2f}"
+    return text
+
+
+class _ProbabilityImage:
+    """Paints P(class 1) straight into the frame's pixels inside the axes, in boundary.png's colour steps.
+
+    Each pixel's grid cell is worked out once, so a frame costs one table look-up: a tenth of what
+    matplotlib's `imshow` takes to resample and colour the same image.
+    """
+
+    def __init__(self, axes, grid_shape, height: int):
+        import numpy as np
+
+        from beanstrain.plots import pyplot
+
+        box = axes.get_window_extent()  # display pixels, origin at the bottom left
+        self.columns = slice(int(np.ceil(box.x0)) + 1, int(np.floor(box.x1)) - 1)
+        self.rows = slice(height - int(np.floor(box.y1)) + 1, height - int(np.ceil(box.y0)) - 1)
+        rows, columns = grid_shape
+        across = ((np.arange(self.columns.start, self.columns.stop) + 0.5 - box.x0) / box.width * columns)
+        up = ((height - np.arange(self.rows.start, self.rows.stop) - 0.5 - box.y0) / box.height * rows)
+        self.cells = (np.clip(up.astype(int), 0, rows - 1)[:, None] * columns
+                      + np.clip(across.astype(int), 0, columns - 1)[None, :])
+        colours = pyplot().get_cmap("RdBu_r", BOUNDARY_LEVELS)(np.arange(BOUNDARY_LEVELS))[:, :3]
+        self.colours = np.round((IMAGE_ALPHA * colours + (1 - IMAGE_ALPHA)) * 255).astype(np.uint8)  # on white
+
+    def paint(self, pixels, probability) -> None:
+        import numpy as np
+
+        steps = np.clip((probability * BOUNDARY_LEVELS).astype(int), 0, BOUNDARY_LEVELS - 1)
+        pixels[self.rows, self.columns, :3] = self.colours[steps[self.cells]]
+
+
+def _scene(run, axes):
+    """The parts of a frame that stay: the points, the axes' limits and labels; returns what changes."""
+    import numpy as np
+
+    from beanstrain.plots.toy import CLASS_COLOURS
+
+    replay, dataset = run.replay, run.dataset
+    x, y = dataset.x_train, dataset.y_train
+    if replay.two_inputs:
+        grid_x, grid_y = replay.axes
+        axes.set_xlim(grid_x.min(), grid_x.max())
+        axes.set_ylim(grid_y.min(), grid_y.max())
+        labels = y.argmax(axis=1) if y.ndim > 1 else y.round()
+        for value, colour in enumerate(CLASS_COLOURS):
+            chosen = labels == value
+            axes.scatter(x[chosen, 0], x[chosen, 1], c=colour, s=14, edgecolors="black", linewidths=0.5)
+        axes.set_xlabel("x0")
+        axes.set_ylabel("x1")
+        return list(axes.collections)  # the points: drawn over the image every frame
+    (xs,) = replay.axes
+    axes.scatter(x[:, 0], y.reshape(len(y), -1)[:, -1], s=12, c="tab:blue")
+    (curve,) = axes.plot(xs, replay.outputs[0][:, -1], c="tab:red", linewidth=2)
+    low = min(float(np.min(y)), float(replay.outputs[-1].min()))
+    high = max(float(np.max(y)), float(replay.outputs[-1].max()))
+    axes.set_ylim(low - 0.1 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))
+    axes.set_xlabel("size")
+    axes.set_ylabel("toxicity" if dataset.task == "regression" else "P(toxic)")
+    return [curve]
+
+
+class _Title:
+    """The frame's title, written with Pillow in matplotlib's own font: a tenth of the time matplotlib takes."""
+
+    def __init__(self, figure, axes):
+        from matplotlib import font_manager
+        from PIL import ImageFont
+
+        size = round(TITLE_POINTS * DPI / 72)
+        self.font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties()), size)
+        box = axes.get_window_extent()
+        height = figure.bbox.height
+        self.anchor = ((box.x0 + box.x1) / 2, height - box.y1 - size * 0.45)
+
+    def write(self, picture, text: str) -> None:
+        from PIL import ImageDraw
+
+        ImageDraw.Draw(picture).text(self.anchor, text, font=self.font, fill=(0, 0, 0), anchor="ms")
+
+
+def frames(run):
+    """Every frame of the animation, as RGB Pillow images, drawn on one figure.
+
+    Blitting: what stays (axes, ticks, labels) is drawn once; each frame restores it and draws only
+    what changes: the image or the curve, the 0.5 line, the points over them; then the title.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from beanstrain.plots import pyplot
+
+    plt = pyplot()
+    replay = run.replay
+    figure, axes = plt.subplots(figsize=FIGURE_INCHES, dpi=DPI)
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.9)
+    changing = _scene(run, axes)
+    title = _Title(figure, axes)
+    for artist in changing:
+        artist.set_animated(True)
+    axes.set_autoscale_on(False)
+    canvas = figure.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(figure.bbox)
+    pixels = np.asarray(canvas.buffer_rgba())
+    image = _ProbabilityImage(axes, replay.axes[0].shape, pixels.shape[0]) if replay.two_inputs else None
+    try:
+        for epoch, outputs in zip(replay.epochs, replay.outputs):
+            canvas.restore_region(background)
+            boundary = None
+            if image is not None:
+                grid_x, grid_y = replay.axes
+                probability = outputs[:, -1]
+                image.paint(pixels, probability)
+                if probability.min() < 0.5 < probability.max():
+                    boundary = axes.contour(grid_x, grid_y, probability.reshape(grid_x.shape), levels=[0.5],
+                                            colors="black", linewidths=1.2)
+                    axes.draw_artist(boundary)
+            else:
+                changing[0].set_ydata(outputs[:, -1])
+            for artist in changing:
+                axes.draw_artist(artist)
+            picture = Image.fromarray(pixels[:, :, :3].copy())
+            title.write(picture, _title(run, epoch))
+            yield picture
+            if boundary is not None:
+                boundary.remove()
+    finally:
+        plt.close(figure)
+
+
+def write_gif(run, path: Path) -> str:
+    from PIL import Image
+
+    pictures = [frame.quantize(colors=64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+                for frame in frames(run)]
+    durations = [round(1000 / FPS)] * (len(pictures) - 1) + [round(1000 * PAUSE_SECONDS)]
+    files.write_with(path, lambda temporary: pictures[0].save(
+        temporary, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0))
+    return path.name
+
+
+def write_mp4(run, path: Path) -> str:
+    """H.264 through ffmpeg, fed raw frames on its standard input; the pause is the last frame repeated."""
+    import numpy as np
+
+    def encode(temporary: Path) -> None:
+        process = None
+        last = None
+        for frame in frames(run):
+            width, height = frame.width // 2 * 2, frame.height // 2 * 2
+            last = np.asarray(frame)[:height, :width]
+            if process is None:
+                process = subprocess.Popen(
+                    ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                     "-s", f"{width}x{height}", "-r", str(FPS), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                     "-movflags", "+faststart", "-f", "mp4", str(temporary)],
+                    stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            process.stdin.write(last.tobytes())
+        for _ in range(round(PAUSE_SECONDS * FPS)):
+            process.stdin.write(last.tobytes())
+        _, errors = process.communicate()
+        if process.returncode:
+            raise OSError(f"ffmpeg failed: {errors.decode(errors='replace').strip().splitlines()[-1:]}")
+
+    files.write_with(path, encode)
+    return path.name
+
+
+def animate(run, path: Path) -> str:
+    """The run's animation in the format it asked for (`run.animation`), written to `path`."""
+    return (write_mp4 if run.animation == "mp4" else write_gif)(run, path)

@@ -1,0 +1,112 @@
+"""A toy network replayed in NumPy from its weights: every unit over one grid of inputs, at every snapshot.
+
+    >>> import numpy as np
+    >>> layers = [DenseLayer("sigmoid", True), DenseLayer("linear", False)]
+    >>> weights = [np.array([[1.0, -1.0]]), np.zeros(2), np.array([[2.0], [2.0]])]
+    >>> [output.round(3).tolist() for output in forward(layers, weights, np.array([[0.0]]))]
+    [[[0.5, 0.5]], [[2.0]]]
+
+The animation, the per-neuron views and the cost picture all need the
+network's outputs over a grid of inputs; `Replay.of(run)` computes them once
+for every snapshot of the trace (a few milliseconds: the toy networks have
+at most a few hundred weights), so each picture only draws.  It applies to
+networks made of Dense layers on sets with one or two inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_POINTS_2D = 100  # per axis: the animation's image and the neurons' panels
+GRID_POINTS_1D = 300
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    activation: str  # a Keras activation's name
+    bias: bool
+
+
+def dense_layers(model) -> list[DenseLayer] | None:
+    """The network's layers when all are Dense (the toy networks), else None."""
+    layers = []
+    for layer in getattr(model, "layers", None) or []:
+        if type(layer).__name__ != "Dense":
+            return None
+        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        layers.append(DenseLayer(activation, bool(layer.use_bias)))
+    return layers or None
+
+
+def activate(name: str, values: np.ndarray) -> np.ndarray:
+    if name == "linear":
+        return values
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-values))
+    if name == "relu":
+        return np.maximum(values, 0.0)
+    if name == "tanh":
+        return np.tanh(values)
+    if name == "softmax":
+        shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+    from beanstrain.devices import load_keras
+
+    return np.asarray(load_keras().activations.get(name)(values))
+
+
+def forward(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) -> list[np.ndarray]:
+    """Each layer's output for inputs `x`, given the weights in `get_weights()` order."""
+    outputs, index, values = [], 0, np.asarray(x, np.float64)
+    for layer in layers:
+        values = values @ weights[index]
+        index += 1
+        if layer.bias:
+            values = values + weights[index]
+            index += 1
+        values = activate(layer.activation, values)
+        outputs.append(values)
+    return outputs
+
+
+def input_grid(dataset, points_2d: int = GRID_POINTS_2D, points_1d: int = GRID_POINTS_1D):
+    """The plane (or line) the pictures show: the data's range and a margin; (axes, inputs)."""
+    if dataset.x_train.shape[1] == 2:
+        from beanstrain.plots.toy import _grid
+
+        grid_x, grid_y, inputs = _grid(dataset, points_2d)
+        return (grid_x, grid_y), inputs
+    points = np.concatenate([dataset.x_train, dataset.x_test])[:, 0]
+    margin = (points.max() - points.min()) * 0.05
+    xs = np.linspace(points.min() - margin, points.max() + margin, points_1d)
+    return (xs,), xs[:, None].astype(np.float32)
+
+
+@dataclass
+class Replay:
+    layers: list[DenseLayer]
+    axes: tuple  # (xs,) for one input, (grid_x, grid_y) for two
+    inputs: np.ndarray  # (points, features): the grid as the network takes it
+    epochs: list[int]  # the trace's snapshot epochs (empty without a trace)
+    outputs: np.ndarray  # (snapshots, points, output units): the output at each snapshot
+    units: list[np.ndarray]  # each layer's output over the grid with the trained weights: (points, units)
+
+    @classmethod
+    def of(cls, run) -> Replay | None:
+        """The replay of a finished run (`plots.RunOutputs`); None when its network or data has no such view."""
+        layers = dense_layers(run.model)
+        if layers is None or run.dataset.is_image or run.dataset.x_train.shape[1] not in (1, 2):
+            return None
+        axes, inputs = input_grid(run.dataset)
+        units = forward(layers, run.model.get_weights(), inputs)
+        trace = run.trace
+        if trace is None or trace.summarize or not trace.epochs:
+            return cls(layers, axes, inputs, [], np.zeros((0, *units[-1].shape)), units)
+        outputs = np.stack([forward(layers, snapshot, inputs)[-1] for snapshot in trace.snapshots])
+        return cls(layers, axes, inputs, list(trace.epochs), outputs, units)
+
+    @property
+    def two_inputs(self) -> bool:
+        return len(self.axes) == 2

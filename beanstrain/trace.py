@@ -1,0 +1,131 @@
+"""A run's trace: its weights at about 150 epochs, dense early and sparse late, kept in `trace.npz`.
+
+    >>> snapshot_epochs(5)                      # short runs: every epoch, from the initial weights
+    [0, 1, 2, 3, 4, 5]
+    >>> epochs = snapshot_epochs(5000)          # beans4-hidden2: the first epochs change most
+    >>> len(epochs), epochs[:12], epochs[-3:]
+    (150, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [4590, 4791, 5000])
+    >>> trace = Trace(["dense/kernel", "dense/bias"])
+    >>> trace.take({0: [np.zeros((1, 1)), np.zeros(1)], 3: [np.ones((1, 1)), np.ones(1)]})
+    >>> trace.epochs, trace.weight(0)[:, 0, 0].tolist()
+    ([0, 3], [0.0, 1.0])
+
+The engines copy the weights after each epoch of `snapshot_epochs` into
+their trainer's `snapshots` (the trainer protocol); `Trace.take` moves them
+here after every chunk, so a checkpoint can carry the trace so far
+(`arrays(upto=epoch)`) and a resumed run ends with the trace of one that
+never stopped.  Image networks hold hundreds of thousands of weights: their
+trace keeps, per snapshot, the percentiles `PERCENTILES` of each weight
+array instead of the weights (`summarize=True`).
+
+trace.npz holds plain arrays, read back with `allow_pickle=False`:
+`epochs` (snapshots,), `names` (one per weight array), `weight_<i>`
+(snapshots, *shape) or (snapshots, len(PERCENTILES)), and `percentiles`
+when the weights are summarized.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from beanstrain import files
+from beanstrain.errors import RunError, first_line
+from beanstrain.runs import TRACE
+
+SNAPSHOTS = 150  # about this many snapshots whatever the epoch count: the animation's frames
+PERCENTILES = (0, 5, 25, 50, 75, 95, 100)  # kept per weight array and snapshot when weights are summarized
+
+
+def snapshot_epochs(epochs: int, count: int = SNAPSHOTS) -> list[int]:
+    """Epoch 0 (the initial weights), the last epoch, and about `count` in all, spaced geometrically."""
+    if epochs + 1 <= count:
+        return list(range(epochs + 1))
+    asked = count
+    while True:
+        chosen = np.unique(np.round(np.geomspace(1, epochs, asked)).astype(int))
+        if len(chosen) + 1 >= count:
+            return [0, *(int(epoch) for epoch in chosen)]
+        asked += count - 1 - len(chosen)
+
+
+class Trace:
+    """Snapshots in epoch order: `epochs`, and per snapshot one array per weight (or its percentiles)."""
+
+    def __init__(self, names: list[str], summarize: bool = False):
+        self.names, self.summarize = list(names), summarize
+        self.epochs: list[int] = []
+        self.snapshots: list[list[np.ndarray]] = []
+
+    def take(self, snapshots: dict[int, list[np.ndarray]]) -> None:
+        """Move a trainer's new snapshots here (emptying its dict), keeping epoch order."""
+        for epoch in sorted(snapshots):
+            weights = snapshots.pop(epoch)
+            if self.epochs and epoch <= self.epochs[-1]:
+                continue  # already held (a resumed run's trainer never takes these again)
+            if self.summarize:
+                weights = [np.percentile(np.asarray(weight, np.float64), PERCENTILES).astype(np.float32)
+                           for weight in weights]
+            self.epochs.append(int(epoch))
+            self.snapshots.append([np.array(weight) for weight in weights])
+
+    def weight(self, index: int) -> np.ndarray:
+        """Weight array `index` at every snapshot, stacked: (snapshots, *shape)."""
+        return np.stack([snapshot[index] for snapshot in self.snapshots])
+
+    def arrays(self, upto: int | None = None) -> dict[str, np.ndarray]:
+        """The trace (its snapshots up to epoch `upto`) as the plain arrays trace.npz holds."""
+        count = len(self.epochs) if upto is None else int(np.searchsorted(self.epochs, upto, side="right"))
+        arrays = {"epochs": np.array(self.epochs[:count], dtype=np.int64), "names": np.array(self.names, dtype=str)}
+        for index in range(len(self.names)):
+            arrays[f"weight_{index}"] = np.stack([snapshot[index] for snapshot in self.snapshots[:count]]) \
+                if count else np.zeros((0,), np.float32)
+        if self.summarize:
+            arrays["percentiles"] = np.array(PERCENTILES, dtype=np.float64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Trace:
+        """The trace that `arrays()` gave; a `ValueError` when they do not hold one."""
+        names = [str(name) for name in arrays["names"]]
+        epochs = np.asarray(arrays["epochs"])
+        if epochs.ndim != 1 or epochs.dtype.kind not in "iu" or np.any(np.diff(epochs) <= 0):
+            raise ValueError("its epochs are not increasing whole numbers")
+        trace = cls(names, summarize="percentiles" in arrays)
+        weights = [np.asarray(arrays[f"weight_{index}"]) for index in range(len(names))]
+        if any(len(weight) != len(epochs) for weight in weights if len(epochs)):
+            raise ValueError(f"its weights do not have one snapshot for each of its {len(epochs)} epochs")
+        trace.epochs = [int(epoch) for epoch in epochs]
+        trace.snapshots = [[weight[row] for weight in weights] for row in range(len(epochs))]
+        return trace
+
+
+def weight_names(model) -> list[str]:
+    """One name per weight array, in `get_weights()` order: `layer/kernel`, `layer/bias`."""
+    return [getattr(weight, "path", None) or weight.name for weight in model.weights]
+
+
+def write_trace(run_dir: Path, trace: Trace) -> str:
+    files.write_with(Path(run_dir) / TRACE, lambda temporary: _savez(temporary, trace.arrays()))
+    return TRACE
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as stream:  # a file object: NumPy adds no `.npz` to the temporary name
+        np.savez(stream, **arrays)
+
+
+def read_trace(run_dir: Path) -> Trace | None:
+    """A run's trace.npz (None when it has none), refused in one line when it is damaged."""
+    path = Path(run_dir) / TRACE
+    if not path.is_file():
+        return None
+    if not zipfile.is_zipfile(path):
+        raise RunError(f"{path} is not a .npz archive (a zip file)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return Trace.from_arrays({key: archive[key] for key in archive.files})
+    except Exception as error:  # a damaged zip, a missing key or a pickled array fail in many ways
+        raise RunError(f"{path} cannot be read: {first_line(error)}") from None

@@ -1,0 +1,88 @@
+"""The pictures drawn from a network and its trace: which a toy recipe gets, and the numbers behind them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from beanstrain.data import load_dataset
+from beanstrain.devices import load_keras
+from beanstrain.models import build_model
+from beanstrain.objectives import encode_targets, make_loss
+from beanstrain.plots import PICTURES, RunOutputs, draw_run_pictures
+from beanstrain.plots.inside import loss_over_weights
+from beanstrain.plots.replay import dense_layers, forward
+from beanstrain.recipes import list_recipes
+from beanstrain.trace import Trace, weight_names
+
+PNG, GIF = b"\x89PNG\r\n\x1a\n", b"GIF89a"
+
+
+def toy_recipes() -> list[str]:
+    from beanstrain.data import is_image_dataset
+
+    return sorted(name for name, recipe in list_recipes().items() if not is_image_dataset(recipe.dataset))
+
+
+def traced_run(dataset, model, loss_name, epochs=(0, 1, 4)) -> RunOutputs:
+    """A run whose trace moves the initial weights a little at each snapshot (no training needed)."""
+    start = model.get_weights()
+    trace = Trace(weight_names(model))
+    trace.take({epoch: [weight + 0.3 * epoch for weight in start] for epoch in epochs})
+    model.set_weights(trace.snapshots[-1])
+    rows = [[0.5 - 0.01 * epoch, 0.5] for epoch in range(1, epochs[-1] + 1)]
+    return RunOutputs(dataset, lambda x: model(x).numpy(), None, ["loss", "accuracy"], rows, model, trace,
+                      loss_name)
+
+
+@pytest.mark.parametrize("recipe_name", toy_recipes())
+def test_every_toy_recipe_gets_the_pictures_of_its_journey(tmp_path, recipe_name):
+    from beanstrain.recipes import recipe_loss, resolve_recipe
+
+    recipe = resolve_recipe(recipe_name, {})
+    dataset = load_dataset(recipe.dataset, samples=30, noise=0.0, seed=0)
+    model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+    features, hidden = dataset.x_train.shape[1], len(model.layers) > 1
+    drawable = features == 1 or (features == 2 and dataset.task != "regression")
+    should = {"training.gif": drawable, "neurons.png": hidden and features <= 2, "weights.png": True,
+              "cost.png": recipe.model == "neuron" and features == 1}
+    run = traced_run(dataset, model, recipe_loss(recipe))
+    applying = {picture.file: picture for picture in PICTURES["toy"] if picture.applies(run)}
+    assert {name for name in should if name in applying} == {name for name, wanted in should.items() if wanted}
+    for name in should:  # only these are drawn here: the others are other tests' business
+        if name in applying:
+            assert applying[name].draw(run, tmp_path / name) == name
+            assert (tmp_path / name).read_bytes()[:8].startswith(GIF if name.endswith(".gif") else PNG)
+
+
+def test_animation_none_draws_no_animation(tmp_path):
+    dataset = load_dataset("beans3", samples=20, noise=0.0, seed=0)
+    model = build_model("hidden2", dataset.input_shape, dataset.task, dataset.num_classes)
+    run = traced_run(dataset, model, "mse")
+    drawn = draw_run_pictures(tmp_path, RunOutputs(**{**run.__dict__, "animation": "none"}))
+    assert "training.gif" not in drawn and "weights.png" in drawn
+
+
+def test_the_replay_is_the_network(tmp_path):
+    """The NumPy forward pass behind the animation and neurons.png gives the network's own outputs."""
+    model = build_model("deep8", (2,), "binary", 2)
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    outputs = forward(dense_layers(model), model.get_weights(), x)
+    assert [values.shape for values in outputs] == [(50, 8), (50, 8), (50, 8), (50, 1)]
+    np.testing.assert_allclose(outputs[-1], model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["w-and-b", "only-w"])
+def test_the_cost_picture_shows_the_runs_own_loss(tmp_path, bias):
+    """The loss over w (and b) is Keras's loss of the network with those weights, on the training data."""
+    keras = load_keras()
+    dataset = load_dataset("beans1", samples=30, noise=0.0, seed=0)
+    model = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(units=1, use_bias=bias)])
+    run = traced_run(dataset, model, "mse")
+    assert "cost.png" in draw_run_pictures(tmp_path, run)
+    y = encode_targets(dataset.y_train, dataset.task, "mse", dataset.num_classes)
+    for w, b in [(0.3, -0.2), (1.2, 0.05)]:
+        model.set_weights([np.array([[w]], np.float32)] + [np.array([b], np.float32)] * bias)
+        expected = float(make_loss("mse")(y, model(dataset.x_train)))
+        found = loss_over_weights(model, dataset.x_train, y, "mse", np.array([w]), np.array([b]) if bias else None)
+        assert found[0] == pytest.approx(expected, rel=1e-5)
