@@ -90,43 +90,37 @@ def _size(path: Path) -> tuple[int, int] | None:
 
 
 def final_weights(run_dir: Path) -> dict | None:
-    """The last snapshot of trace.npz for a small network: {"epoch", "arrays": [(name, shape, rows)]}.
+    """The last snapshot of the run's trace.npz for a small network: {"epoch", "arrays": [(name, shape, rows)]}.
 
-    Read without pickles and without assuming its layout: an integer array whose name says `epoch`
-    counts the snapshots, and every array with one row per snapshot gives its last row.  None when
-    there is no trace; {"note": ...} when it cannot be shown.
+    Read by `trace.read_trace` (no pickles).  None when there is no trace; {"note": ...} when it
+    cannot be shown (damaged, a summary of an image network's weights, or too many numbers).
     """
     import numpy as np
 
+    from beanstrain.trace import read_trace
+
     path = Path(run_dir) / TRACE
-    if not path.is_file():
-        return None
-    if path.stat().st_size > TRACE_READ:
+    if path.is_file() and path.stat().st_size > TRACE_READ:
         return _note(f"{TRACE} is too large to show here")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as error:  # a damaged or foreign file: a page still shows everything else
+        trace = read_trace(run_dir)
+    except RunError as error:  # a damaged or foreign file: a page still shows everything else
         return _note(f"{TRACE} could not be read: {first_line(error)}")
-    epochs_name = next((name for name, array in arrays.items() if "epoch" in name.lower() and array.ndim == 1
-                        and array.size and np.issubdtype(array.dtype, np.number)), None)
-    if epochs_name is None:
-        return _note(f"{TRACE} names no snapshot epochs")
-    count = len(arrays[epochs_name])
-    finals = {name: array[-1] for name, array in arrays.items()
-              if name != epochs_name and array.ndim >= 2 and array.shape[0] == count
-              and np.issubdtype(array.dtype, np.number)}
-    if not finals:
-        return _note(f"{TRACE} holds no weights per snapshot")
-    size = sum(array.size for array in finals.values())
+    if trace is None:
+        return None
+    if not trace.epochs:
+        return _note(f"{TRACE} holds no snapshot yet")
+    if trace.summarize:
+        return _note(f"{TRACE} keeps percentiles of each layer's weights (see history.png), not every weight")
+    finals = trace.snapshots[-1]
+    size = sum(np.size(array) for array in finals)
     if size > WEIGHTS_SHOWN:
         return _note(f"the final weights are {size:,} numbers, shown here for networks of at most "
                      f"{WEIGHTS_SHOWN}; they are in {TRACE}")
-    shown = [(name, "x".join(map(str, array.shape)) or "1",
-              [[f"{value:.4g}" for value in row] for row in np.atleast_2d(array.reshape(len(array), -1)
-                                                                           if array.ndim > 1 else array)])
-             for name, array in finals.items()]
-    return {"epoch": int(arrays[epochs_name][-1]), "arrays": shown, "note": None}
+    shown = [(name, "x".join(map(str, np.shape(array))) or "1",
+              [[f"{value:.4g}" for value in row] for row in np.atleast_2d(np.asarray(array, np.float64))])
+             for name, array in zip(trace.names, finals)]
+    return {"epoch": trace.epochs[-1], "arrays": shown, "note": None}
 
 
 def _note(text: str) -> dict:

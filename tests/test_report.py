@@ -150,27 +150,37 @@ def test_every_picture_and_video_is_embedded_known_ones_first(trained_run, tmp_p
     assert '<video src="training.mp4" controls autoplay muted loop playsinline>' in page
 
 
-def write_trace(path: Path, **arrays) -> None:
+def write_raw_trace(path: Path, **arrays) -> None:
     with open(path, "wb") as stream:
         np.savez(stream, **arrays)
 
 
 def test_the_final_weights_come_from_the_traces_last_snapshot(trained_run, tmp_path):
+    from beanstrain.trace import Trace, write_trace
+
     run_dir = copy_of(trained_run, tmp_path / "run")
     kernels = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2) / 7
-    write_trace(run_dir / report.TRACE, epochs=np.array([0, 5, 10]), layer_0_kernel=kernels,
-                layer_0_bias=np.array([[0.0], [0.5], [-1.25]]), note=np.array(["not a weight"]))
+    biases = np.array([[0.0, 1.0], [0.5, 2.0], [-1.25, 3.0]], np.float32)
+    trace = Trace(["dense/kernel", "dense/bias"])
+    trace.take({epoch: [kernels[row], biases[row]] for row, epoch in enumerate((0, 5, 10))})
+    write_trace(run_dir, trace)
     weights = report.final_weights(run_dir)
     assert weights["epoch"] == 10
-    assert weights["arrays"] == [("layer_0_kernel", "2x2", [[f"{value:.4g}" for value in row] for row in kernels[-1]]),
-                                 ("layer_0_bias", "1", [["-1.25"]])]
+    assert weights["arrays"] == [("dense/kernel", "2x2", [[f"{value:.4g}" for value in row] for row in kernels[-1]]),
+                                 ("dense/bias", "2", [["-1.25", "3"]])]
     page = report.write_run_page(run_dir).read_text()
-    assert "Final weights (epoch 10)" in page and f"{kernels[-1][1][0]:.4g}" in page
+    assert "Final weights (epoch 10)" in page and f"{kernels[-1][1][0]:.4g}" in page and "dense/kernel" in page
 
-    write_trace(run_dir / report.TRACE, epochs=np.array([0, 1]), big=np.zeros((2, 30, 30)))
+    big = Trace(["dense/kernel"])
+    big.take({0: [np.zeros((30, 30), np.float32)], 1: [np.ones((30, 30), np.float32)]})
+    write_trace(run_dir, big)
     assert "900 numbers" in report.final_weights(run_dir)["note"]
-    with open(run_dir / report.TRACE, "wb") as stream:
-        np.savez(stream, epochs=np.array([0, 1]), sneaky=np.array([{"a": 1}, None], dtype=object))
+    summary = Trace(["dense/kernel"], summarize=True)
+    summary.take({0: [np.zeros((30, 30), np.float32)]})
+    write_trace(run_dir, summary)
+    assert "percentiles" in report.final_weights(run_dir)["note"]
+    write_raw_trace(run_dir / report.TRACE, epochs=np.array([0, 1]), names=np.array(["a"]),
+                    weight_0=np.array([{"a": 1}, None], dtype=object))
     assert "could not be read" in report.final_weights(run_dir)["note"]  # a pickle is never loaded
     (run_dir / report.TRACE).write_bytes(b"not a zip")
     assert "could not be read" in report.write_run_page(run_dir).read_text()
