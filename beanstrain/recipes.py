@@ -193,6 +193,7 @@ def check_recipe(recipe: Recipe) -> None:
     Only the registries are consulted: nothing here reads, draws or downloads data.
     """
     from beanstrain.data import check_samples, get_dataset
+    from beanstrain.engines import engine_for_rule
     from beanstrain.models import check_engine, check_fits
     from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
 
@@ -203,8 +204,9 @@ def check_recipe(recipe: Recipe) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             whole = ", or 0 for the whole training set" if least == 0 else ""
             raise UsageError(f"{key.replace('_', ' ')} must be a positive integer{whole}, got {value!r}")
-    check_optimizer(recipe.optimizer, recipe.engine)
-    check_engine(recipe.model, recipe.engine)
+    engine = engine_for_rule(recipe.engine, recipe.optimizer)
+    check_optimizer(recipe.optimizer, engine)
+    check_engine(recipe.model, engine)
     check_initial_weights(recipe.initial_weights)
     check_learning_rate(recipe.learning_rate)
     check_loss(recipe.loss or DEFAULT_LOSS[task], task)

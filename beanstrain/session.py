@@ -153,10 +153,11 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     from beanstrain.devices import distribution_strategy, load_keras, select_devices
     from beanstrain.models import build_model, get_network, set_initial_weights
     from beanstrain.objectives import accuracy_kind
-    from beanstrain.engines import TrainData, choose_engine
+    from beanstrain.engines import TrainData, choose_engine, engine_for_rule
 
+    requested = engine or engine_for_rule(recipe.engine, recipe.optimizer)
     if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
-        engine = choose_engine(engine or recipe.engine, get_network(recipe.model).engine, steps=0, devices=devices)
+        engine = choose_engine(requested, get_network(recipe.model).engine, steps=0, devices=devices)
         check_shared_batch(batch_size or recipe.batch_size, devices)
     chosen_device = select_devices(device, devices)
     strategy = distribution_strategy(chosen_device)
@@ -174,7 +175,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
         model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
         set_initial_weights(model, recipe.initial_weights, recipe.seed)
     session = Session(recipe, chosen_device, dataset, loss_name, accuracy_kind(dataset.task, loss_name), None,
-                      batch_size, model, engine or choose_engine(recipe.engine, get_network(recipe.model).engine,
+                      batch_size, model, engine or choose_engine(requested, get_network(recipe.model).engine,
                                                                  steps=recipe.epochs * math.ceil(len(x) / batch_size)),
                       strategy)
     session.data = TrainData(x, session.encode(y), held_x, session.encode(held_y), held_name)

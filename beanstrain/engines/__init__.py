@@ -92,13 +92,32 @@ def choose_engine(requested: str, network_engine: str | None, steps: int, device
         if requested == "auto":
             return able[0]
         if not get_engine(requested).distributes:
-            raise UsageError(f"--devices {devices}: the {requested} engine trains on one device only; "
-                             f"use --engine {' or '.join(able)}")
+            # The hand-written rules exist on one engine only: no other engine can take the run over.
+            instead = ("train without --devices" if get_engine(requested).optimizers == "rules"
+                       else f"use --engine {' or '.join(able)}")
+            raise UsageError(f"--devices {devices}: the {requested} engine trains on one device only; {instead}")
     if requested != "auto":
         return requested
     if network_engine:
         return network_engine
     return "compiled" if steps >= COMPILED_MIN_STEPS else "fit"
+
+
+def engine_for_rule(requested: str, optimizer: str) -> str:
+    """`auto` with an update rule that only a hand-written engine has (`rosenblatt`, `sign`) means that
+    engine; anything else is left to `choose_engine`.
+
+        >>> engine_for_rule("auto", "rosenblatt"), engine_for_rule("auto", "sgd"), engine_for_rule("fit", "sign")
+        ('numpy', 'auto', 'fit')
+    """
+    from beanstrain.objectives import optimizer_names
+
+    if requested != "auto":
+        return requested
+    having = [name for name in ENGINES if optimizer in optimizer_names(name)]
+    if having and all(ENGINES[name].optimizers == "rules" for name in having):
+        return having[0]
+    return requested
 
 
 @dataclass
