@@ -225,11 +225,13 @@ def check_recipe(recipe: Recipe) -> None:
 def check_levels(recipe: Recipe) -> None:
     """The level keys' values, and a network whose every trainable value is a weight when levels are on."""
     from beanstrain.engines import levels
+    from beanstrain.data import get_dataset
     from beanstrain.models import NETWORKS, get_network
 
     levels.check_levels(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity)
     if recipe.levels and get_network(recipe.model).biases:
-        without = [name for name, network in NETWORKS.items() if not network.biases]
+        gives = get_dataset(recipe.dataset).gives  # name only the networks this dataset can train
+        without = [name for name, network in NETWORKS.items() if not network.biases and network.takes in gives]
         raise UsageError(f"levels need a network without biases ({', '.join(without)}); "
                          f"model '{recipe.model}' has biases")
 

@@ -48,7 +48,7 @@ def test_a_finished_run_has_a_page_showing_its_figures_pictures_and_command(trai
     config, metrics = config_of(trained_run), json.loads((trained_run / runs.METRICS).read_text())
     assert 'class="state state-finished"' in page
     assert f"{metrics['test']['accuracy']:.4f}" in page and f"{metrics['train']['loss']:.4f}" in page
-    pictures = sorted(path.name for path in trained_run.glob("*.png"))
+    pictures = sorted(path.name for path in trained_run.iterdir() if path.suffix in (".png", ".gif"))
     assert pictures and sorted(image_sources(page)) == pictures
     assert config["versions"]["tensorflow"] in page and config["device"]["name"] in page
     assert "<script" not in page and "http" not in page  # no JavaScript, nothing fetched from a network

@@ -211,7 +211,7 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_
     straight = keras.saving.load_model(Path(fit_json(*args, "--epochs", saved)["run_dir"]) / runs.MODEL)
     with np.load(checkpoint_arrays(run_dir), allow_pickle=False) as archive:
         assert len(archive["history"]) == saved
-        assert all(np.all(np.isfinite(archive[name])) for name in archive.files)
+        assert all(np.all(np.isfinite(archive[name])) for name in archive.files if archive[name].dtype.kind == "f")
         kept = [archive[f"weight_{index}"] for index in range(len(straight.get_weights()))]
     for mine, theirs in zip(kept, straight.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)

@@ -59,11 +59,11 @@ class RunOutputs:
     test_outputs: np.ndarray | None  # the network's outputs for the test set, predicted once
     columns: list[str]  # the history's columns
     rows: list[list[float]]  # one row per epoch
-    recipe: object = None  # the run's recipes.Recipe, for pictures of its settings (None: not known)
     model: object = None  # the trained Keras network: its units' views and its loss surface
     trace: Trace | None = None  # its weights at the snapshot epochs (`beanstrain.trace`)
     loss_name: str | None = None  # the loss it was trained on
     animation: str = "gif"  # `animate.ANIMATIONS`: the training animation's format, or "none"
+    recipe: object = None  # the run's recipes.Recipe, for pictures of its settings (None: not known)
 
     @functools.cached_property
     def replay(self):

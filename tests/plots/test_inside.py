@@ -45,7 +45,7 @@ def test_every_toy_recipe_gets_the_pictures_of_its_journey(tmp_path, recipe_name
     features, hidden = dataset.x_train.shape[1], len(model.layers) > 1
     drawable = features == 1 or (features == 2 and dataset.task != "regression")
     should = {"training.gif": drawable, "neurons.png": hidden and features <= 2, "weights.png": True,
-              "cost.png": recipe.model == "neuron" and features == 1}
+              "cost.png": recipe.model in ("neuron", "slope") and features == 1}
     run = traced_run(dataset, model, recipe_loss(recipe))
     applying = {picture.file: picture for picture in PICTURES["toy"] if picture.applies(run)}
     assert {name for name in should if name in applying} == {name for name, wanted in should.items() if wanted}
