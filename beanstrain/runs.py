@@ -89,17 +89,21 @@ def create_run_dir(out: Path, recipe_name: str) -> Path:
     `mkdir` without `exist_ok` is atomic: of several processes racing for a
     name, exactly one succeeds and the others take the next number.
     """
-    parent = Path(out) / recipe_name
+    return new_numbered_dir(Path(out) / recipe_name, "", "run")
+
+
+def new_numbered_dir(parent: Path, prefix: str, what: str) -> Path:
+    """A new, empty folder `parent/<prefix><timestamp>-<n>` (run folders, sweep folders), made with the parent."""
     parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for number in range(1, 10_000):
-        candidate = parent / f"{stamp}-{number}"
+        candidate = parent / f"{prefix}{stamp}-{number}"
         try:
             candidate.mkdir()
             return candidate
         except FileExistsError:
             continue
-    raise RunError(f"could not create a new run folder under {parent}")
+    raise RunError(f"could not create a new {what} folder under {parent}")
 
 
 # What a run produces, in the order it writes them; saved_outputs lists those present.

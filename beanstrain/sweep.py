@@ -30,7 +30,6 @@ import itertools
 import math
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from beanstrain import files, runs
@@ -154,18 +153,9 @@ def new_sweep_dir(out: Path, recipe_name: str) -> Path:
     """`out/sweeps/<recipe>-<time>-<n>`: `mkdir` is atomic, so two sweeps started at once get two folders."""
     parent = Path(out) / SWEEPS
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        for number in range(1, 10_000):
-            candidate = parent / f"{recipe_name}-{stamp}-{number}"
-            try:
-                candidate.mkdir()
-                return candidate
-            except FileExistsError:
-                continue
+        return runs.new_numbered_dir(parent, f"{recipe_name}-", "sweep")
     except OSError as error:
         raise RunError(f"cannot create a sweep folder under {parent}: {error.strerror or error}") from None
-    raise RunError(f"could not create a new sweep folder under {parent}")
 
 
 def load_sweep(sweep_dir: Path) -> dict:

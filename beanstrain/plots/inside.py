@@ -252,6 +252,6 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
 
 
 def _ends(axes, first: np.ndarray, second: np.ndarray) -> None:
-    axes.scatter([first[0]], [second[0]], marker="s", s=60, c="black", zorder=5, label=f"start (epoch 0)")
+    axes.scatter([first[0]], [second[0]], marker="s", s=60, c="black", zorder=5, label="start (epoch 0)")
     axes.scatter([first[-1]], [second[-1]], marker="*", s=160, c=PATH_COLOUR, edgecolors="black", zorder=5,
                  label="end")
