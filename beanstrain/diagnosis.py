@@ -51,6 +51,7 @@ class Evidence:
     test_accuracy: float | None
     learning_rate: float
     output_activation: str | None  # "sigmoid", "softmax", or None (a linear output)
+    level_mapping: str | None = None  # a run on levels: its mapping from level to weight (engines.levels)
 
 
 @dataclass
@@ -147,6 +148,11 @@ def _rate(value: float) -> str:
 def likely_cause(evidence: Evidence, dead_layers: list[DeadLayer], probed: int) -> str:
     """The likeliest reason the run did not learn, and what to try, as one clause."""
     rate = _rate(evidence.learning_rate)
+    if evidence.level_mapping not in (None, "linear"):
+        # On a nonlinear mapping every weight moves one level an epoch along a curve, whatever the rate.
+        return (f"the level mapping '{evidence.level_mapping}': each weight steps one level an epoch along its "
+                "curve whatever the learning rate, and a run on it can stay near chance (the course's "
+                "comparison); train level_mapping = \"linear\" beside it")
     dead = sum(layer.dead for layer in dead_layers)
     units = sum(layer.units for layer in dead_layers)
     whole = [layer.name for layer in dead_layers if layer.units and layer.dead == layer.units]

@@ -366,7 +366,8 @@ def _dead_ends(session: Session, history, test_outputs, y_test, metrics) -> list
     evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
                         accuracy_kind=session.accuracy, test_accuracy=metrics["test"].get("accuracy"),
                         learning_rate=float(session.model.optimizer.learning_rate.numpy()),
-                        output_activation=activation if activation in ("sigmoid", "softmax") else None)
+                        output_activation=activation if activation in ("sigmoid", "softmax") else None,
+                        level_mapping=session.recipe.level_mapping if session.recipe.levels else None)
     probe = session.data.x[:PROBE_SAMPLES]
     return dead_ends(evidence, relu_check=lambda: (dead_relu_layers(session.model, probe), len(probe)))
 

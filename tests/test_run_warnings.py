@@ -214,3 +214,12 @@ def test_dead_relu_units_named_in_a_run_are_dead_by_keras_own_forward_pass(invok
     activations = keras.Model(model.inputs, relu_outputs)([dataset.x_train])
     dead = sum(int(np.sum(np.asarray(values).max(axis=0) <= 0)) for values in activations)
     assert (int(found[1]), int(found[2]), int(found[3])) == (dead, 24, len(dataset.x_train))
+
+
+def test_a_run_on_a_nonlinear_level_mapping_names_the_mapping_not_the_learning_rate():
+    stuck = dict(outputs=np.full((4, 1), 0.5), losses=[0.25, 0.26])
+    for mapping in ("ltp", "ltp-ltd"):
+        warnings = diagnosis.dead_ends(evidence(**stuck, level_mapping=mapping), relu_check=lambda: ([], 4))
+        assert warnings and all(f"likely cause: the level mapping '{mapping}'" in line for line in warnings)
+    linear = diagnosis.dead_ends(evidence(**stuck, level_mapping="linear"), relu_check=lambda: ([], 4))
+    assert linear and all("learning rate far too high" in line for line in linear)
