@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import shlex
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -127,32 +126,13 @@ def _note(text: str) -> dict:
     return {"epoch": None, "arrays": [], "note": text}
 
 
-def reproduce_command(config: dict) -> str:
-    """`beanstrain fit RECIPE` plus the flags whose values differ from that recipe's (or the pair's defaults)."""
-    from beanstrain.recipes import Recipe
+def reproduce_command(config: dict, run_dir: Path | str = "RUN_DIR") -> str:
+    """The `beanstrain fit` command that trains the run in `run_dir` again (`recipes.fit_words`)."""
+    from beanstrain.recipes import Recipe, fit_command
 
-    recipe = Recipe(**config["recipe"])
-    words, base = _base_recipe(recipe.name, recipe.dataset, recipe.model)
-    words = list(words)
-    for flag in ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
-                 "validation_split", "engine"):
-        value = getattr(recipe, flag)
-        if value is not None and value != getattr(base, flag):
-            words += [f"--{flag.replace('_', '-')}", str(value)]
-    if config.get("data_path"):
-        words += ["--data", str(config["data_path"])]
-    return shlex.join(words)
-
-
-@functools.lru_cache(maxsize=64)
-def _base_recipe(name: str, dataset: str, model: str):
-    """The words that name a run's recipe on the command line, and what they resolve to (an index asks often)."""
-    from beanstrain.recipes import recipe_files, resolve_recipe
-
-    if name in recipe_files():
-        return ("beanstrain", "fit", name), resolve_recipe(name)
-    return (("beanstrain", "fit", "--dataset", dataset, "--model", model),
-            resolve_recipe(None, {"dataset": dataset, "model": model}))
+    device = config.get("device") if isinstance(config.get("device"), dict) else {}
+    devices = len(device.get("devices") or [None])
+    return fit_command(Recipe(**config["recipe"]), Path(run_dir), config.get("data_path"), devices)
 
 
 def run_context(run_dir: Path) -> dict:
@@ -166,7 +146,7 @@ def run_context(run_dir: Path) -> dict:
     evaluation = _optional_json(run_dir / runs.EVAL)
     state = config.get("state") or "unknown"
     try:
-        command = reproduce_command(config)
+        command = reproduce_command(config, run_dir)
     except (KeyError, TypeError, ValueError, UsageError, RunError):
         command = None  # a recipe this version no longer knows: the settings below still tell it
     versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}

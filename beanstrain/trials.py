@@ -105,30 +105,11 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
         sys.argv = saved_argv
 
 
-def fit_command(recipe: dict, out: str, base: str) -> list[str]:
-    """The `beanstrain fit` command line that trains the same run on its own."""
-    from beanstrain.recipes import FIELDS, Recipe
+def fit_command(recipe: dict, out: str, run_dir: str, data_path: str | None = None) -> list[str]:
+    """The `beanstrain fit` command line that trains the same run on its own (`recipes.fit_words`)."""
+    from beanstrain.recipes import Recipe, fit_words
 
-    trial = Recipe(**recipe)
-    settings = {key: getattr(trial, key) for key in ("epochs", "batch_size", "optimizer", "learning_rate", "loss",
-                                                      "samples", "noise", "seed", "validation_split", "engine")}
-    reference = _base_recipe(base)
-    command = ["beanstrain", "fit", base]
-    for key, value in settings.items():
-        if value is not None and value != getattr(reference, key, FIELDS[key].default):
-            command += [f"--{key.replace('_', '-')}", str(value)]
-    if reference is not None and (recipe["dataset"], recipe["model"]) != (reference.dataset, reference.model):
-        command += ["--dataset", recipe["dataset"], "--model", recipe["model"]]
-    return command + ["--out", out, "--device", "cpu"]
-
-
-def _base_recipe(name: str):
-    from beanstrain.recipes import load_recipe
-
-    try:
-        return load_recipe(name)
-    except ValueError:
-        return None
+    return fit_words(Recipe(**recipe), Path(run_dir), data_path) + ["--out", out, "--device", "cpu"]
 
 
 def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
@@ -181,7 +162,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         run_dir, resume = next_run(trial, out)
                         trial.update(run_dir=str(run_dir), state=runs.RUNNING)
                         save(sweep_dir, sweep)
-                        command = fit_command(trial["recipe"], str(out), sweep.get("source", sweep["recipe"]))
+                        command = fit_command(trial["recipe"], str(out), str(run_dir))
                         running[remote.remote(trial["recipe"], str(out), str(run_dir), resume, threads,
                                               command)] = trial
                         say(f"trial {trial['trial']}/{total} {'resumed' if resume else 'started'}: "
