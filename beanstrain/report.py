@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -174,12 +175,23 @@ def _settings(config: dict, recipe: dict) -> list[tuple[str, object]]:
         ("batch size", config.get("batch_size")), ("optimizer", recipe.get("optimizer")),
         ("learning rate", recipe.get("learning_rate")), ("loss", config.get("loss") or recipe.get("loss")),
         ("samples", recipe.get("samples")), ("noise", recipe.get("noise")), ("seed", config.get("seed")),
+        ("levels", recipe.get("levels") or None),
+        ("level mapping", f"{recipe.get('level_mapping')} (A = {recipe.get('level_nonlinearity')})"
+         if recipe.get("levels") else None),
+        ("initial weights", _initial(recipe.get("initial_weights"))),
         ("validation split", recipe.get("validation_split") or None), ("data", config.get("data_source")),
         ("device", f"{device.get('name')} ({device.get('kind')})" if device.get("name") else None),
         ("engine", config.get("engine")), ("started", _when(config.get("started"))),
         ("ended", _when(config.get("ended"))), ("training seconds", _seconds(config.get("train_seconds"))),
     )
     return [(label, value) for label, value in settings if value not in (None, "")]
+
+
+def _initial(initial) -> str | None:
+    """A recipe's initial weights as the recipe file writes them ("uniform", or one entry per weight array)."""
+    if initial is None:
+        return None
+    return initial if isinstance(initial, str) else json.dumps(initial)
 
 
 def _optional_json(path: Path) -> dict:

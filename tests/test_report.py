@@ -87,7 +87,13 @@ def test_a_run_with_keys_no_flag_sets_is_trained_again_from_its_own_recipe_file(
     assert as_dict(resolve_recipe(words[2])) == config["recipe"]
     again = Path(fit_json(*words[2:])["run_dir"])
     assert config_of(again)["recipe"] == config["recipe"] and again.parent == run_dir.parent
-    assert html.escape(shlex.join(words)) in (run_dir / report.PAGE).read_text()
+    page = (run_dir / report.PAGE).read_text()
+    assert html.escape(shlex.join(words)) in page
+    settings = dict(report.run_context(run_dir)["settings"])
+    assert settings["levels"] == 10 and settings["level mapping"] == "ltp (A = 0.5)"
+    assert "<dt>level mapping</dt><dd>ltp (A = 0.5)</dd>" in page
+    weights = report._settings({}, {"initial_weights": [[0.5, -1], 0.1]})
+    assert ("initial weights", "[[0.5, -1], 0.1]") in weights and ("levels", 0) not in weights
     two = {**config, "device": {"devices": ["CPU:0", "CPU:1"]}, "data_path": "d.npz"}
     assert report.reproduce_command(two, run_dir).endswith(" --data d.npz --devices 2")
 
