@@ -449,7 +449,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
                                "test_accuracy, else the first of val_accuracy, test_loss, val_loss, accuracy, "
                                "loss they share).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the picture here: the metric per epoch, one labelled line per run.")
+              help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON list, one entry per run.")
 def compare(targets, out, metric, plot, as_json):
     """Compare finished runs: a table of their final figures and a picture of one figure per epoch.
@@ -491,6 +491,8 @@ def _plot_file(plot: Path | None) -> Path | None:
         raise UsageError(f"--plot {plot} is a folder; give a file name such as compare.png")
     if not plot.parent.is_dir():
         raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist")
+    if plot.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot}: the picture is a PNG; give a file name ending in .png, such as compare.png")
     return plot
 
 
