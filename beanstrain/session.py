@@ -30,7 +30,7 @@ from beanstrain import failures, files, runs
 from beanstrain.data import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
 from beanstrain.errors import RunError, UsageError, first_line
-from beanstrain.evaluation import figures, predictor
+from beanstrain.evaluation import figures, per_class_accuracy, predictor
 from beanstrain.models import model_inputs
 from beanstrain.recipes import Recipe, as_dict, keeps_file, recipe_file, recipe_loss, recipe_toml
 from beanstrain.report import page_when_done
@@ -333,6 +333,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             y_test = session.encode(dataset.y_test)
             metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
                        "test": figures(y_test, test_outputs, session.loss_name, session.accuracy)}
+            if dataset.is_image:  # the run's page shows it without a `beanstrain eval`
+                metrics["per_class_accuracy"] = per_class_accuracy(test_outputs, dataset.y_test, dataset.class_names)
             warnings = _dead_ends(session, history, test_outputs, y_test, metrics)
             digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
             files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
