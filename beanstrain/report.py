@@ -127,13 +127,18 @@ def _note(text: str) -> dict:
     return {"epoch": None, "arrays": [], "note": text}
 
 
-def reproduce_command(config: dict, run_dir: Path | str = "RUN_DIR") -> str:
-    """The `beanstrain fit` command that trains the run in `run_dir` again (`recipes.fit_words`)."""
-    from beanstrain.recipes import Recipe, fit_command
+def reproduce_command(config: dict, run_dir: Path | None = None) -> str | None:
+    """The `beanstrain fit` command that trains the run in `run_dir` (RUN_DIR when not given) again
+    (`recipes.fit_words`); None when that needs the recipe file the run folder lacks (a run from before run
+    folders kept one)."""
+    from beanstrain.recipes import Recipe, fit_command, keeps_file, recipe_file
 
+    recipe = Recipe(**config["recipe"])
+    if run_dir is not None and keeps_file(recipe) and not recipe_file(run_dir, recipe).is_file():
+        return None
     device = config.get("device") if isinstance(config.get("device"), dict) else {}
     devices = len(device.get("devices") or [None])
-    return fit_command(Recipe(**config["recipe"]), Path(run_dir), config.get("data_path"), devices)
+    return fit_command(recipe, Path(run_dir or "RUN_DIR"), config.get("data_path"), devices)
 
 
 def run_context(run_dir: Path) -> dict:

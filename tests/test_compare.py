@@ -139,7 +139,8 @@ def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
     elif case == "plot folder missing":
         args, code, message = [first, "--plot", tmp_path / "nowhere" / "c.png"], 2, "Error: --plot "
     else:
-        args, code, message = [first, "--plot", tmp_path / "c.jpg"], 2, f"Error: --plot {tmp_path / 'c.jpg'}: the picture is a PNG"
+        picture = tmp_path / "c.jpg"
+        args, code, message = [first, "--plot", picture], 2, f"Error: --plot {picture}: the picture is a PNG"
     output = invoke("compare", *args, "--out", five_runs["out"], exit_code=code).output
     assert len(output.strip().splitlines()) == 1 and output.startswith(message), output
     assert config_of(first)["state"] == runs.FINISHED

@@ -96,6 +96,8 @@ def test_a_run_with_keys_no_flag_sets_is_trained_again_from_its_own_recipe_file(
     assert ("initial weights", "[[0.5, -1], 0.1]") in weights and ("levels", 0) not in weights
     two = {**config, "device": {"devices": ["CPU:0", "CPU:1"]}, "data_path": "d.npz"}
     assert report.reproduce_command(two, run_dir).endswith(" --data d.npz --devices 2")
+    (run_dir / "my-levels.toml").unlink()  # a run from before run folders kept their recipe: no wrong command
+    assert report.reproduce_command(config, run_dir) is None
 
 
 def test_every_way_a_run_ends_writes_its_page(invoke, tmp_path, monkeypatch, interrupt_at):
