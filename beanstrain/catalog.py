@@ -26,6 +26,7 @@ from pathlib import Path
 from beanstrain import runs
 from beanstrain.errors import RunError
 from beanstrain.files import read_json
+from beanstrain.sweep import SWEEP, SWEEPS
 
 DAMAGED = "damaged"
 STATES = (runs.RUNNING, runs.FINISHED, runs.INTERRUPTED, runs.FAILED, runs.DIVERGED, DAMAGED)
@@ -50,15 +51,20 @@ class RunRow:
 
 
 def run_folders(out: Path, recipe: str | None = None) -> list[Path]:
-    """Every folder `out/<recipe>/<run>` (hidden ones aside), newest first within each recipe, recipes by name."""
+    """Every folder `out/<recipe>/<run>` (hidden ones aside), newest first within each recipe, recipes by name.
+
+    The sweeps' folder, `out/sweeps/`, holds sweeps, not runs: it and any folder holding a sweep.json are left out.
+    """
     out = Path(out)
     if not out.is_dir():
         return []
-    parents = [out / recipe] if recipe else sorted(path for path in out.iterdir() if not path.name.startswith("."))
+    parents = [out / recipe] if recipe else sorted(path for path in out.iterdir()
+                                                   if not path.name.startswith(".") and path.name != SWEEPS)
     folders = []
     for parent in parents:
         if parent.is_dir():
-            children = [path for path in parent.iterdir() if path.is_dir() and not path.name.startswith(".")]
+            children = [path for path in parent.iterdir() if path.is_dir() and not path.name.startswith(".")
+                        and not (path / SWEEP).is_file()]
             folders += sorted(children, key=run_order, reverse=True)
     return folders
 

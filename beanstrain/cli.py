@@ -378,8 +378,11 @@ def predict(images, target, out, invert, as_json, plot):
 @click.option("--quiet", is_flag=True, help="No line per trial.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@click.option("--data", "data_path", help="MNIST-format data every trial of an image recipe trains on: a .npz or a "
+                                          "folder of the four IDX files (with --address, a path every node sees).")
 @click.pass_context
-def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json):
+def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json,
+          data_path):
     """Train RECIPE once for every combination of the --set values, on Ray, each trial an ordinary run.
 
     Needs Ray (pip install "beanstrain[sweep]"). Without --address, Ray starts
@@ -398,12 +401,14 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9
     beanstrain sweep beans4-hidden2 --set seed=0..9 --min-accuracy 0.9 --min-fraction 0.8
     beanstrain sweep mnist-lenet --set seed=0..3 --address auto --out /shared/runs
+    beanstrain sweep mnist-dense128 --set seed=0..3 --data ~/Downloads/mnist.npz
     beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
     """
     from beanstrain.sweep import describe, resume_sweep, run_sweep, resume_command
 
     if resume_dir is not None:
-        given = [f"--{name}" for name, value in (("set", settings), ("address", address)) if value]
+        given = [f"--{name}" for name, value in (("set", settings), ("address", address), ("data", data_path))
+                 if value]
         given += ["RECIPE"] * (recipe is not None)
         given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
         if given:
@@ -412,7 +417,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     elif recipe is None:
         raise UsageError("give a RECIPE (see `beanstrain list`) and its --set values, or --resume SWEEP_DIR")
     else:
-        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet)
+        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet, data_path)
     if as_json:
         emit_json(result)
     else:
@@ -444,7 +449,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
                                "test_accuracy, else the first of val_accuracy, test_loss, val_loss, accuracy, "
                                "loss they share).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the picture here: the metric per epoch, one labelled line per run.")
+              help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON list, one entry per run.")
 def compare(targets, out, metric, plot, as_json):
     """Compare finished runs: a table of their final figures and a picture of one figure per epoch.
@@ -486,6 +491,8 @@ def _plot_file(plot: Path | None) -> Path | None:
         raise UsageError(f"--plot {plot} is a folder; give a file name such as compare.png")
     if not plot.parent.is_dir():
         raise UsageError(f"--plot {plot}: folder {plot.parent} does not exist")
+    if plot.suffix.lower() != ".png":
+        raise UsageError(f"--plot {plot}: the picture is a PNG; give a file name ending in .png, such as compare.png")
     return plot
 
 

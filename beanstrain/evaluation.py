@@ -50,6 +50,18 @@ def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: st
     return results
 
 
+def per_class_accuracy(outputs: np.ndarray, labels: np.ndarray, class_names) -> dict:
+    """Each class's accuracy on the test set from the network's class probabilities (None for a class absent there).
+
+    >>> per_class_accuracy(np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]]), np.array([0, 0, 0]), ["a", "b"])
+    {'a': 0.6666666666666666, 'b': None}
+    """
+    predicted = np.asarray(outputs).argmax(axis=1)
+    labels = np.asarray(labels)
+    return {name: float(np.mean(predicted[labels == index] == index)) if np.any(labels == index) else None
+            for index, name in enumerate(class_names)}
+
+
 def load_run_model(run_dir: Path, config: dict):
     """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
     from beanstrain.devices import load_keras
@@ -95,10 +107,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
     result = {"run_dir": str(run_dir), "recipe": recipe.name, "data_source": dataset.source,
               "test_samples": len(y_test), "metrics": metrics}
     if dataset.is_image:
-        predicted = y_pred.argmax(axis=1)
-        result["per_class_accuracy"] = {
-            name: float(np.mean(predicted[dataset.y_test == index] == index)) if np.any(dataset.y_test == index)
-            else None for index, name in enumerate(dataset.class_names)}
+        result["per_class_accuracy"] = per_class_accuracy(y_pred, dataset.y_test, dataset.class_names)
     passed = True
     if min_accuracy is not None:
         passed = metrics.get("accuracy", 0.0) >= min_accuracy

@@ -15,7 +15,10 @@ ever read as TOML data, never evaluated.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
+import shlex
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -56,6 +59,9 @@ class Recipe:
 FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 # Keys a recipe file may set: everything but the name, which is the file's.
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
+# Keys `beanstrain fit` has a flag for; a run whose other keys differ from its base recipe keeps a recipe file.
+FLAGGED = ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
+           "validation_split", "engine")
 
 
 # A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
@@ -266,3 +272,79 @@ def recipe_loss(recipe: Recipe) -> str:
 
 def as_dict(recipe: Recipe) -> dict:
     return dataclasses.asdict(recipe)
+
+
+@functools.lru_cache(maxsize=64)
+def base_recipe(name: str, dataset: str, model: str) -> tuple[tuple[str, ...], Recipe]:
+    """The words that name a run's recipe on the command line, and what they resolve to (a shipped recipe by its
+    name, else the dataset/model pair's)."""
+    if name in recipe_files():
+        return ("beanstrain", "fit", name), resolve_recipe(name)
+    return (("beanstrain", "fit", "--dataset", dataset, "--model", model),
+            resolve_recipe(None, {"dataset": dataset, "model": model}))
+
+
+def keeps_file(recipe: Recipe) -> bool:
+    """Whether a run of `recipe` keeps it as a TOML file: a key with no flag differs from its base recipe.
+
+    >>> keeps_file(resolve_recipe("beans4-hidden2", {"epochs": 3})), keeps_file(resolve_recipe("mnist-levels-linear"))
+    (False, False)
+    >>> keeps_file(dataclasses.replace(resolve_recipe("mnist-levels-linear"), level_mapping="ltp"))
+    True
+    """
+    _, base = base_recipe(recipe.name, recipe.dataset, recipe.model)
+    return any(getattr(recipe, key) != getattr(base, key) for key in FIELDS if key not in FLAGGED)
+
+
+def recipe_file(run_dir: Path, recipe: Recipe) -> Path:
+    """Where a run folder keeps its recipe: named after it, so `fit` files the new run under the same name."""
+    return Path(run_dir) / f"{recipe.name}.toml"
+
+
+def fit_words(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1) -> list[str]:
+    """The `beanstrain fit` command that trains `recipe` again: its base recipe and the flags that differ, or
+    the run folder's recipe file when a key without a flag differs; then --data and --devices as the run had.
+
+    >>> fit_words(resolve_recipe("beans4-hidden2", {"seed": 3}), Path("runs/r"), devices=2)
+    ['beanstrain', 'fit', 'beans4-hidden2', '--seed', '3', '--devices', '2']
+    """
+    if keeps_file(recipe):
+        words = ["beanstrain", "fit", str(recipe_file(run_dir, recipe))]
+    else:
+        named, base = base_recipe(recipe.name, recipe.dataset, recipe.model)
+        words = list(named)
+        for key in FLAGGED:
+            value = getattr(recipe, key)
+            if value is not None and value != getattr(base, key):
+                words += [f"--{key.replace('_', '-')}", str(value)]
+    if data_path:
+        words += ["--data", str(data_path)]
+    if devices > 1:
+        words += ["--devices", str(devices)]
+    return words
+
+
+def fit_command(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1) -> str:
+    """`fit_words` as one line for a shell."""
+    return shlex.join(fit_words(recipe, run_dir, data_path, devices))
+
+
+def recipe_toml(recipe: Recipe) -> str:
+    """The recipe as a TOML file `load_recipe` reads back to the same recipe (its name is the file's).
+
+    >>> recipe = dataclasses.replace(resolve_recipe("beans4-hidden2"), description='a "b"', initial_weights=[[0.5], 1])
+    >>> path = Path(__import__("tempfile").mkdtemp()) / "beans4-hidden2.toml"
+    >>> _ = path.write_text(recipe_toml(recipe))
+    >>> load_recipe(str(path)) == recipe
+    True
+    """
+    def value(item) -> str:
+        if isinstance(item, list):
+            return "[" + ", ".join(value(entry) for entry in item) + "]"
+        if isinstance(item, float) and not math.isfinite(item):
+            return "nan" if math.isnan(item) else ("inf" if item > 0 else "-inf")
+        return json.dumps(item, ensure_ascii=False)  # strings, ints and floats are written as TOML reads them
+
+    lines = [f"# The resolved recipe of the run in this folder: beanstrain fit {recipe.name}.toml trains it again."]
+    lines += [f"{key} = {value(getattr(recipe, key))}" for key in FILE_KEYS if getattr(recipe, key) is not None]
+    return "\n".join(lines) + "\n"

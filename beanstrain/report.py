@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import shlex
+import json
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -127,32 +127,18 @@ def _note(text: str) -> dict:
     return {"epoch": None, "arrays": [], "note": text}
 
 
-def reproduce_command(config: dict) -> str:
-    """`beanstrain fit RECIPE` plus the flags whose values differ from that recipe's (or the pair's defaults)."""
-    from beanstrain.recipes import Recipe
+def reproduce_command(config: dict, run_dir: Path | None = None) -> str | None:
+    """The `beanstrain fit` command that trains the run in `run_dir` (RUN_DIR when not given) again
+    (`recipes.fit_words`); None when that needs the recipe file the run folder lacks (a run from before run
+    folders kept one)."""
+    from beanstrain.recipes import Recipe, fit_command, keeps_file, recipe_file
 
     recipe = Recipe(**config["recipe"])
-    words, base = _base_recipe(recipe.name, recipe.dataset, recipe.model)
-    words = list(words)
-    for flag in ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
-                 "validation_split", "engine"):
-        value = getattr(recipe, flag)
-        if value is not None and value != getattr(base, flag):
-            words += [f"--{flag.replace('_', '-')}", str(value)]
-    if config.get("data_path"):
-        words += ["--data", str(config["data_path"])]
-    return shlex.join(words)
-
-
-@functools.lru_cache(maxsize=64)
-def _base_recipe(name: str, dataset: str, model: str):
-    """The words that name a run's recipe on the command line, and what they resolve to (an index asks often)."""
-    from beanstrain.recipes import recipe_files, resolve_recipe
-
-    if name in recipe_files():
-        return ("beanstrain", "fit", name), resolve_recipe(name)
-    return (("beanstrain", "fit", "--dataset", dataset, "--model", model),
-            resolve_recipe(None, {"dataset": dataset, "model": model}))
+    if run_dir is not None and keeps_file(recipe) and not recipe_file(run_dir, recipe).is_file():
+        return None
+    device = config.get("device") if isinstance(config.get("device"), dict) else {}
+    devices = len(device.get("devices") or [None])
+    return fit_command(recipe, Path(run_dir or "RUN_DIR"), config.get("data_path"), devices)
 
 
 def run_context(run_dir: Path) -> dict:
@@ -166,7 +152,7 @@ def run_context(run_dir: Path) -> dict:
     evaluation = _optional_json(run_dir / runs.EVAL)
     state = config.get("state") or "unknown"
     try:
-        command = reproduce_command(config)
+        command = reproduce_command(config, run_dir)
     except (KeyError, TypeError, ValueError, UsageError, RunError):
         command = None  # a recipe this version no longer knows: the settings below still tell it
     versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
@@ -194,12 +180,23 @@ def _settings(config: dict, recipe: dict) -> list[tuple[str, object]]:
         ("batch size", config.get("batch_size")), ("optimizer", recipe.get("optimizer")),
         ("learning rate", recipe.get("learning_rate")), ("loss", config.get("loss") or recipe.get("loss")),
         ("samples", recipe.get("samples")), ("noise", recipe.get("noise")), ("seed", config.get("seed")),
+        ("levels", recipe.get("levels") or None),
+        ("level mapping", f"{recipe.get('level_mapping')} (A = {recipe.get('level_nonlinearity')})"
+         if recipe.get("levels") else None),
+        ("initial weights", _initial(recipe.get("initial_weights"))),
         ("validation split", recipe.get("validation_split") or None), ("data", config.get("data_source")),
         ("device", f"{device.get('name')} ({device.get('kind')})" if device.get("name") else None),
         ("engine", config.get("engine")), ("started", _when(config.get("started"))),
         ("ended", _when(config.get("ended"))), ("training seconds", _seconds(config.get("train_seconds"))),
     )
     return [(label, value) for label, value in settings if value not in (None, "")]
+
+
+def _initial(initial) -> str | None:
+    """A recipe's initial weights as the recipe file writes them ("uniform", or one entry per weight array)."""
+    if initial is None:
+        return None
+    return initial if isinstance(initial, str) else json.dumps(initial)
 
 
 def _optional_json(path: Path) -> dict:

@@ -2,6 +2,7 @@
 
     runs/beans4-hidden2/20261123-153012-1/
         config.json     resolved recipe, seed, device, engine, versions, state
+        <recipe>.toml   the resolved recipe, when a key without a `fit` flag differs from its base recipe
         model.keras     the trained network (with its optimizer state)
         metrics.json    final loss and accuracy on train and test
         history.csv     one row per epoch

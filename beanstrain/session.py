@@ -30,9 +30,9 @@ from beanstrain import failures, files, runs
 from beanstrain.data import Dataset, load_dataset
 from beanstrain.diagnosis import PROBE_SAMPLES
 from beanstrain.errors import RunError, UsageError, first_line
-from beanstrain.evaluation import figures, predictor
+from beanstrain.evaluation import figures, per_class_accuracy, predictor
 from beanstrain.models import model_inputs
-from beanstrain.recipes import Recipe, as_dict, recipe_loss
+from beanstrain.recipes import Recipe, as_dict, keeps_file, recipe_file, recipe_loss, recipe_toml
 from beanstrain.report import page_when_done
 from beanstrain.trace import read_trace, write_trace
 
@@ -210,11 +210,16 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
             "animation": animation,
         }
+        kept = recipe_file(run_dir, recipe) if keeps_file(recipe) else None  # what `fit` trains it again from
         try:
+            if kept is not None:
+                files.write_text(kept, recipe_toml(recipe))
             files.write_json(run_dir / runs.CONFIG, config)
         except OSError as error:
             # Nothing else is in the folder yet: without config.json it is no run, so it goes.
             with contextlib.suppress(OSError):
+                if kept is not None:
+                    kept.unlink(missing_ok=True)
                 run_dir.rmdir()
             raise RunError(f"{failures.reason(error, run_dir)}; nothing was saved and the empty run folder "
                            f"was removed; {failures.remedy(error)} and train again") from None
@@ -328,6 +333,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
             y_test = session.encode(dataset.y_test)
             metrics = {"train": figures(session.data.y, predict(session.data.x), session.loss_name, session.accuracy),
                        "test": figures(y_test, test_outputs, session.loss_name, session.accuracy)}
+            if dataset.is_image:  # the run's page shows it without a `beanstrain eval`
+                metrics["per_class_accuracy"] = per_class_accuracy(test_outputs, dataset.y_test, dataset.class_names)
             warnings = _dead_ends(session, history, test_outputs, y_test, metrics)
             digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
             files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,

@@ -135,7 +135,7 @@ def describe(settings: dict) -> str:
 
 
 def create_sweep(base: Recipe, source: str, grid: dict[str, list], out: Path, address: str | None,
-                 parallel: int | None, command: list[str]) -> tuple[Path, dict]:
+                 parallel: int | None, command: list[str], data_path: str | None = None) -> tuple[Path, dict]:
     """Check every trial's recipe, then make a new sweep folder and write its first sweep.json."""
     trials = [{"trial": number, "settings": settings, "recipe": as_dict(trial_recipe(base, settings)),
                "state": PENDING, "run_dir": None}
@@ -143,7 +143,7 @@ def create_sweep(base: Recipe, source: str, grid: dict[str, list], out: Path, ad
     out = runs.check_out_dir(out)
     sweep_dir = new_sweep_dir(out, base.name)
     sweep = {"recipe": base.name, "source": source, "grid": grid, "out": str(out), "address": address, "parallel": parallel,
-             "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
+             "data": data_path, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
              "trials": trials}
     save(sweep_dir, sweep)
     return sweep_dir, sweep
@@ -271,8 +271,10 @@ def echo(message: str) -> None:
 
 def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | None = None,
               parallel: int | None = None, min_accuracy: float | None = None, min_fraction: float | None = None,
-              quiet: bool = False) -> dict:
-    """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge."""
+              quiet: bool = False, data_path: str | None = None) -> dict:
+    """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge.
+
+    `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on."""
     from beanstrain.recipes import load_recipe
     from beanstrain.trials import import_ray
 
@@ -287,8 +289,12 @@ def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | N
     check_gate(min_accuracy, min_fraction, recipes)
     import_ray()
     source = str(Path(recipe_name).absolute()) if recipe_name.endswith(".toml") else recipe_name
+    if data_path is not None:  # the trials' processes need not share this one's working folder
+        if not Path(data_path).exists():
+            raise UsageError(f"--data {data_path} does not exist")
+        data_path = str(Path(data_path).absolute()) if address is None else data_path
     sweep_dir, sweep = create_sweep(base, source, grid, Path(out).absolute() if address is None else Path(out), address,
-                                    parallel, list(sys.argv))
+                                    parallel, list(sys.argv), data_path)
     return _run(sweep_dir, sweep, parallel, address, min_accuracy, min_fraction, quiet)
 
 

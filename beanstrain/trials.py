@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from beanstrain import runs
-from beanstrain.errors import RunError, first_line
+from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.sweep import PENDING, describe, echo, record_outcome, save
 
 RAY_MISSING = "beanstrain sweep needs Ray, which is not installed: pip install \"beanstrain[sweep]\" (or pip install ray)"
@@ -76,7 +76,8 @@ def cluster_cpus(ray) -> tuple[float, float]:
     return float(sum(per_node)) or 1.0, float(max(per_node, default=1.0)) or 1.0
 
 
-def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, command: list[str]) -> dict:
+def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, command: list[str],
+              data_path: str | None = None) -> dict:
     """In a Ray worker: one trial as `beanstrain fit` would train it; what went wrong comes back as text."""
     from beanstrain.devices import load_tensorflow
     from beanstrain.recipes import Recipe
@@ -95,40 +96,23 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
             summary = resume_run(Path(run_dir), device="cpu", quiet=True, stream=io.StringIO())
         else:
             summary = fit_run(Recipe(**recipe), out=Path(out), device="cpu", quiet=True, stream=io.StringIO(),
-                              run_dir=Path(run_dir))
+                              run_dir=Path(run_dir), data_path=data_path)
         return {"error": None, "warnings": summary["warnings"], "worker": worker}
     except KeyboardInterrupt:
         return {"error": INTERRUPTED, "warnings": None, "worker": worker}
+    except (RunError, UsageError) as error:  # beanstrain's own one-line reason, whole
+        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker}
     except Exception as error:  # the trial's failure is recorded; the sweep goes on
         return {"error": first_line(error), "warnings": None, "worker": worker}
     finally:
         sys.argv = saved_argv
 
 
-def fit_command(recipe: dict, out: str, base: str) -> list[str]:
-    """The `beanstrain fit` command line that trains the same run on its own."""
-    from beanstrain.recipes import FIELDS, Recipe
+def fit_command(recipe: dict, out: str, run_dir: str, data_path: str | None = None) -> list[str]:
+    """The `beanstrain fit` command line that trains the same run on its own (`recipes.fit_words`)."""
+    from beanstrain.recipes import Recipe, fit_words
 
-    trial = Recipe(**recipe)
-    settings = {key: getattr(trial, key) for key in ("epochs", "batch_size", "optimizer", "learning_rate", "loss",
-                                                      "samples", "noise", "seed", "validation_split", "engine")}
-    reference = _base_recipe(base)
-    command = ["beanstrain", "fit", base]
-    for key, value in settings.items():
-        if value is not None and value != getattr(reference, key, FIELDS[key].default):
-            command += [f"--{key.replace('_', '-')}", str(value)]
-    if reference is not None and (recipe["dataset"], recipe["model"]) != (reference.dataset, reference.model):
-        command += ["--dataset", recipe["dataset"], "--model", recipe["model"]]
-    return command + ["--out", out, "--device", "cpu"]
-
-
-def _base_recipe(name: str):
-    from beanstrain.recipes import load_recipe
-
-    try:
-        return load_recipe(name)
-    except ValueError:
-        return None
+    return fit_words(Recipe(**recipe), Path(run_dir), data_path) + ["--out", out, "--device", "cpu"]
 
 
 def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
@@ -181,9 +165,9 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         run_dir, resume = next_run(trial, out)
                         trial.update(run_dir=str(run_dir), state=runs.RUNNING)
                         save(sweep_dir, sweep)
-                        command = fit_command(trial["recipe"], str(out), sweep.get("source", sweep["recipe"]))
+                        command = fit_command(trial["recipe"], str(out), str(run_dir), sweep.get("data"))
                         running[remote.remote(trial["recipe"], str(out), str(run_dir), resume, threads,
-                                              command)] = trial
+                                              command, sweep.get("data"))] = trial
                         say(f"trial {trial['trial']}/{total} {'resumed' if resume else 'started'}: "
                             f"{describe(trial['settings'])}")
                     if stop.requested() and not running:
@@ -196,6 +180,8 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         trial["worker"] = outcome.get("worker")
                         if outcome["error"] == INTERRUPTED:
                             _interrupted(trial)
+                        elif trial["state"] == runs.FAILED and _remove_if_empty(trial["run_dir"]):
+                            trial["run_dir"] = None  # it failed before its run began: no folder is left behind
                         save(sweep_dir, sweep)
                         done += trial["state"] in (runs.FINISHED, runs.FAILED, runs.DIVERGED)
                         say(f"trial {trial['trial']}/{total} {trial['state']}: {describe(trial['settings'])}"
@@ -226,16 +212,22 @@ def _interrupted(trial: dict) -> None:
     was stopped before its run began (its empty run folder goes)."""
     if trial["state"] in (runs.FINISHED, runs.DIVERGED):  # it ended on its own just before
         return
-    run_dir = Path(trial["run_dir"])
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        try:
-            run_dir.rmdir()
-        except OSError:
-            pass
-        else:
-            trial.update(run_dir=None, state=PENDING, error=None)
-            return
+    if _remove_if_empty(trial["run_dir"]):
+        trial.update(run_dir=None, state=PENDING, error=None)
+        return
     trial.update(state=runs.INTERRUPTED, error=INTERRUPTED)
+
+
+def _remove_if_empty(run_dir: str | None) -> bool:
+    """Remove a trial's run folder that its run never wrote to; whether it is gone."""
+    path = Path(run_dir) if run_dir else None
+    if path is None or not path.is_dir() or any(path.iterdir()):
+        return False
+    try:
+        path.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def _figures(trial: dict) -> str:

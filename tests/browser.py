@@ -40,6 +40,12 @@ CHECK = """(async () => {
     scroll_width: root.scrollWidth, window_width: window.innerWidth, height: root.scrollHeight,
     text: document.body.innerText,
     scripts: document.querySelectorAll("script").length,
+    // Number cells whose text takes more than one line (a number split across lines).
+    wrapped_numbers: [...document.querySelectorAll("td.number")].filter(cell => {
+      const range = document.createRange(); range.selectNodeContents(cell);
+      return new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size > 1;
+    }).map(cell => cell.textContent),
+    number_cells: document.querySelectorAll("td.number").length,
   };
 })()"""
 
@@ -61,6 +67,8 @@ class PageCheck:
     height: int
     text: str
     scripts: int
+    wrapped_numbers: list  # the text of every number cell that wraps onto a second line
+    number_cells: int
     console_errors: list = field(default_factory=list)
 
 

@@ -40,6 +40,9 @@ def mixed_out(tmp_path, trained_run):
     (lost / runs.METRICS).unlink()  # finished, yet its figures are gone
     garbled = copy_run(trained_run, out, "beans4-hidden2", "20261124-080000-4")
     (garbled / runs.METRICS).write_text("[1, 2")
+    sweep = out / "sweeps" / "beans7-neuron-20261124-100000-1"  # a sweep's folder: no run, never listed
+    sweep.mkdir(parents=True)
+    write_json(sweep / "sweep.json", {"recipe": "beans7-neuron", "trials": []})
     return out
 
 

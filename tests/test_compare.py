@@ -112,7 +112,7 @@ def test_runs_that_differ_in_nothing_are_told_apart_by_folder(invoke, five_runs,
 
 
 @pytest.mark.parametrize("case", ["unknown recipe", "unfinished", "not a run", "damaged history", "twice",
-                                  "plot folder missing"])
+                                  "plot folder missing", "plot not png"])
 def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
     first = five_runs["runs"][0]
     if case == "unknown recipe":
@@ -136,8 +136,11 @@ def test_errors_are_one_line(invoke, five_runs, tmp_path, case):
         args, code, message = [first, copy], 1, f"Error: {copy / runs.HISTORY} is damaged: a row does not have"
     elif case == "twice":
         args, code, message = ["beans7-neuron", five_runs["runs"][2]], 2, "Error: beans7-neuron and "
-    else:
+    elif case == "plot folder missing":
         args, code, message = [first, "--plot", tmp_path / "nowhere" / "c.png"], 2, "Error: --plot "
+    else:
+        picture = tmp_path / "c.jpg"
+        args, code, message = [first, "--plot", picture], 2, f"Error: --plot {picture}: the picture is a PNG"
     output = invoke("compare", *args, "--out", five_runs["out"], exit_code=code).output
     assert len(output.strip().splitlines()) == 1 and output.startswith(message), output
     assert config_of(first)["state"] == runs.FINISHED

@@ -128,7 +128,11 @@ def copy_run(blob_run, tmp_path, **config_changes) -> Path:
 
 
 def test_eval_gate_and_per_class_accuracy(invoke, blob_run, tmp_path):
+    from beanstrain.report import run_context
+
     run_dir = copy_run(blob_run, tmp_path)
+    fitted = json.loads((run_dir / "metrics.json").read_text())["per_class_accuracy"]
+    assert len(run_context(run_dir)["per_class"]) == 10  # a fresh run's page shows them, before any eval
     out = tmp_path / "runs"
     passed = invoke("eval", "mnist-lenet", "--out", out, "--min-accuracy", "0.5")
     assert "100 test samples" in passed.output
@@ -140,6 +144,7 @@ def test_eval_gate_and_per_class_accuracy(invoke, blob_run, tmp_path):
         assert "below --min-accuracy 1.0" in failed.output
     written = json.loads((run_dir / "eval.json").read_text())
     assert set(written["per_class_accuracy"]) == set("0123456789") and written["min_accuracy"] == 1.0
+    assert fitted == pytest.approx(written["per_class_accuracy"])  # fit's figures are eval's, on the same data
     assert written["metrics"]["accuracy"] == pytest.approx(blob_run["summary"]["metrics"]["test"]["accuracy"])
 
 

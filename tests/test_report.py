@@ -74,6 +74,32 @@ def test_the_command_on_the_page_trains_the_same_recipe(trained_run):
     assert resolved(command) == pair
 
 
+def test_a_run_with_keys_no_flag_sets_is_trained_again_from_its_own_recipe_file(fit_json, tmp_path, monkeypatch):
+    """A levels recipe with its mapping changed: the page's command names the recipe file the run folder kept,
+    and `fit` trains from it the recipe the run recorded."""
+    monkeypatch.chdir(tmp_path)
+    Path("my-levels.toml").write_text('dataset = "beans0"\nmodel = "slope"\nepochs = 2\nlevels = 10\n'
+                                      'level_mapping = "ltp"\nlevel_nonlinearity = 0.5\n')
+    run_dir = Path(fit_json("my-levels.toml")["run_dir"])
+    config = config_of(run_dir)
+    words = shlex.split(report.reproduce_command(config, run_dir))
+    assert words == ["beanstrain", "fit", str(run_dir / "my-levels.toml")]
+    assert as_dict(resolve_recipe(words[2])) == config["recipe"]
+    again = Path(fit_json(*words[2:])["run_dir"])
+    assert config_of(again)["recipe"] == config["recipe"] and again.parent == run_dir.parent
+    page = (run_dir / report.PAGE).read_text()
+    assert html.escape(shlex.join(words)) in page
+    settings = dict(report.run_context(run_dir)["settings"])
+    assert settings["levels"] == 10 and settings["level mapping"] == "ltp (A = 0.5)"
+    assert "<dt>level mapping</dt><dd>ltp (A = 0.5)</dd>" in page
+    weights = report._settings({}, {"initial_weights": [[0.5, -1], 0.1]})
+    assert ("initial weights", "[[0.5, -1], 0.1]") in weights and ("levels", 0) not in weights
+    two = {**config, "device": {"devices": ["CPU:0", "CPU:1"]}, "data_path": "d.npz"}
+    assert report.reproduce_command(two, run_dir).endswith(" --data d.npz --devices 2")
+    (run_dir / "my-levels.toml").unlink()  # a run from before run folders kept their recipe: no wrong command
+    assert report.reproduce_command(config, run_dir) is None
+
+
 def test_every_way_a_run_ends_writes_its_page(invoke, tmp_path, monkeypatch, interrupt_at):
     from beanstrain import session
     from beanstrain.errors import RunError

@@ -64,3 +64,11 @@ def test_the_index_fits_a_phone_and_every_thumbnail_decodes(trained_run, tmp_pat
     check = open_page(report.write_index(out), screenshot)
     assert_sound(check, tmp_path, screenshot)
     assert len(check.images) == 3 and "no config.json" in check.text
+
+
+def test_a_wide_table_of_final_weights_scrolls_in_its_box_and_no_number_wraps(fit_json, tmp_path):
+    run_dir = Path(fit_json("spiral-deep8", "--epochs", 3, "--animation", "none")["run_dir"])
+    check = open_page(run_dir / report.PAGE, tmp_path / "weights-phone.png")
+    assert check.number_cells > 100  # the weights of a 2-8-8-8-1 network are on the page
+    assert check.wrapped_numbers == []
+    assert check.scroll_width <= check.window_width == PHONE, "the page scrolls sideways on a phone"

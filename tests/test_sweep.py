@@ -116,6 +116,31 @@ def test_the_gate_names_the_trials_below_the_bar(interrupted_sweep, resumed_swee
            "--quiet", exit_code=1)
 
 
+def test_a_trial_that_fails_is_named_with_its_whole_reason_and_leaves_no_folder(invoke, runner, tmp_path,
+                                                                                 monkeypatch):
+    """An image recipe over two networks with --data: its initial weights fit dense128 but not lenet5, which
+    only the trial building lenet5 finds; the dense128 trial trains on the --data file."""
+    from mnist_files import blob_splits, write_npz
+
+    data = write_npz(tmp_path / "blobs.npz", blob_splits())
+    monkeypatch.chdir(tmp_path)
+    Path("weights.toml").write_text('dataset = "mnist"\nmodel = "dense128"\nepochs = 1\nbatch_size = 32\n'
+                                    "initial_weights = [0.01, 0.0, 0.01, 0.0]\n")
+    out = tmp_path / "runs"
+    result = invoke("sweep", "weights.toml", "--set", "model=dense128,lenet5", "--data", "blobs.npz", "--out", out,
+                    "--quiet", exit_code=1)
+    # The oracle: what `fit` says for the failing trial's recipe.
+    alone = invoke("fit", "weights.toml", "--model", "lenet5", "--data", data, "--out", out, "--quiet", exit_code=2)
+    reason = alone.output.strip().splitlines()[-1].removeprefix("Error: ")
+    assert len(reason) > 200
+    (sweep_dir,) = (out / "sweeps").iterdir()
+    finished, failed = sweep_json(sweep_dir)["trials"]
+    assert finished["state"] == "finished" and config_of(finished["run_dir"])["data_path"] == str(data)
+    assert failed["state"] == "failed" and failed["error"] == reason and failed["run_dir"] is None
+    assert "trial 2" in result.output.strip().splitlines()[-1]
+    assert [folder for folder in out.glob("*/*") if not any(folder.iterdir())] == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["spiral-deep8", "--set", "seeds=0..2"], "unknown recipe key 'seeds'; did you mean 'seed'?"),
     (["spiral-deep8", "--set", "learning_rate=0..2"], "A..B ranges are for integer keys"),

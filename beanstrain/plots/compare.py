@@ -24,19 +24,23 @@ from beanstrain.plots import pyplot, save_figure
 LEGEND_INSIDE = 4
 
 
-def draw_curves(ax, runs, metric: str) -> None:
-    """One line per run: `metric` (a history column every run has) per epoch, labelled with the run's label."""
+def draw_curves(ax, runs, metric: str, linewidth: float = 1.5) -> list:
+    """One line per run: `metric` (a history column every run has) per epoch, labelled with the run's label;
+    returns the lines drawn."""
     pyplot()  # Agg, before anything else of matplotlib's is touched
     import matplotlib
 
     colours = matplotlib.colormaps["tab10" if len(runs) <= 10 else "tab20"]
-    values = []
+    from matplotlib.ticker import MaxNLocator
+
+    values, lines = [], []
     for index, run in enumerate(runs):
         column = np.asarray(run.column(metric), dtype=float)
         values.append(column)
         epochs = np.arange(1, len(column) + 1)
-        ax.plot(epochs, column, label=run.label or str(run.run_dir), color=colours(index % colours.N),
-                marker="o" if len(column) <= 30 else None, markersize=3, linewidth=1.5)
+        lines += ax.plot(epochs, column, label=run.label or str(run.run_dir), color=colours(index % colours.N),
+                         marker="o" if len(column) <= 30 else None, markersize=3, linewidth=linewidth)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if "loss" in metric and values and all(np.all(column > 0) for column in values):
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -46,6 +50,7 @@ def draw_curves(ax, runs, metric: str) -> None:
         ax.legend(loc="best", fontsize=8)
     else:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
+    return lines
 
 
 def draw_comparison(runs, metric: str, path: Path) -> str:

@@ -118,7 +118,7 @@ def _draw_curves(axes, sweep: dict, trials: list[dict], labels: list[str], metri
         axes.set_axis_off()
         return
     held = next(iter(curves))[1]
-    runs = []
+    runs, settings_seeds = [], []
     for label in labels:  # in the left panel's order, so each setting has the same colour in both
         seeds = curves.get((label, held))
         if not seeds:
@@ -127,6 +127,13 @@ def _draw_curves(axes, sweep: dict, trials: list[dict], labels: list[str], metri
         mean = np.mean([values[:epochs] for values in seeds], axis=0)
         runs.append(ComparedRun(Path(sweep.get("recipe", "")), {}, {}, [held], [[value] for value in mean],
                                 label=label + (f" (mean of {len(seeds)})" if len(seeds) > 1 else "")))
-    draw_curves(axes, runs, held)
-    seeds = max(len(values) for values in curves.values())
-    axes.set_title(f"{held.replace('_', ' ')} per epoch" + (", mean over seeds" if seeds > 1 else ""), fontsize=10)
+        settings_seeds.append(seeds)
+    several = max(len(values) for values in curves.values()) > 1
+    lines = draw_curves(axes, runs, held, linewidth=2.4 if several else 1.5)
+    for line, seeds in zip(lines, settings_seeds):  # every seed thin under its setting's mean: a seed that
+        if len(seeds) > 1:                            # collapsed shows, not only the mean it pulls down
+            for values in seeds:
+                axes.plot(np.arange(1, len(values) + 1), values, color=line.get_color(), linewidth=0.8, alpha=0.55,
+                          zorder=line.get_zorder() - 0.5)
+    axes.set_title(f"{held.replace('_', ' ')} per epoch" + (": each seed thin, their mean bold" if several else ""),
+                   fontsize=10)
