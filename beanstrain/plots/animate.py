@@ -9,7 +9,8 @@
 
 One frame per snapshot of the trace (about 150), at `FPS` frames a second,
 the last one held for `PAUSE_SECONDS`; each frame's title gives the epoch
-and that epoch's loss and accuracy.  For 1-D sets the prediction curve over
+(and the step, for traces taken inside epochs) and the training loss and
+accuracy of the very weights it draws (`replay.snapshot_figures`).  For 1-D sets the prediction curve over
 the scatter, for 2-D sets the predicted probability as an image with the
 0.5 line over the points.  The figure is drawn once and each frame only
 changes the curve's data or paints the probability image's pixels, which
@@ -66,14 +67,18 @@ def check_animation(name: str) -> None:
                          f"(apt-get install {needs}) or use --animation gif")
 
 
-def _title(run, epoch: int) -> str:
-    name = run.dataset.name
-    if epoch == 0 or epoch > len(run.rows):
-        return f"{name}: epoch {epoch} (initial weights)" if epoch == 0 else f"{name}: epoch {epoch}"
-    figures = dict(zip(run.columns, run.rows[epoch - 1]))
-    text = f"{name}: epoch {epoch}   loss {figures['loss']:.4f}"
-    if "accuracy" in figures:
-        text += f"   accuracy {figures['accuracy']:.2f}"
+def _title(run, frame: int) -> str:
+    """The frame's epoch (and step inside an epoch), and the loss and accuracy of the weights it draws."""
+    replay = run.replay
+    epoch = replay.epochs[frame]
+    text = f"{run.dataset.name}: epoch {epoch:.3g}" if isinstance(epoch, float) else f"{run.dataset.name}: epoch {epoch}"
+    if replay.steps is not None and any(isinstance(value, float) for value in replay.epochs):  # taken by step
+        text += f", step {replay.steps[frame]}"
+    if replay.losses is None:
+        return text + (" (initial weights)" if frame == 0 else "")
+    text += f"   loss {replay.losses[frame]:.4f}"
+    if replay.accuracies is not None:
+        text += f"   accuracy {replay.accuracies[frame]:.2f}"
     return text
 
 
@@ -182,7 +187,7 @@ def frames(run):
     pixels = np.asarray(canvas.buffer_rgba())
     image = _ProbabilityImage(axes, replay.axes[0].shape, pixels.shape[0]) if replay.two_inputs else None
     try:
-        for epoch, outputs in zip(replay.epochs, replay.outputs):
+        for frame, outputs in enumerate(replay.outputs):
             canvas.restore_region(background)
             boundary = None
             if image is not None:
@@ -198,7 +203,7 @@ def frames(run):
             for artist in changing:
                 axes.draw_artist(artist)
             picture = Image.fromarray(pixels[:, :, :3].copy())
-            title.write(picture, _title(run, epoch))
+            title.write(picture, _title(run, frame))
             yield picture
             if boundary is not None:
                 boundary.remove()

@@ -119,8 +119,9 @@ def plot_weights(trace, dataset_name: str, path: Path) -> str:
                               if count <= 12 else None)
             if count <= 12:
                 axes.legend(fontsize=6, loc="best", ncol=2)
-        axes.set_xscale("symlog", linthresh=1)
-        axes.set_xlim(0, max(1, epochs[-1]))
+        # Linear up to the first snapshot after the start (an epoch, or a step's fraction of one), log beyond.
+        axes.set_xscale("symlog", linthresh=min(1.0, float(epochs[1])) if len(epochs) > 1 else 1.0)
+        axes.set_xlim(0, max(float(epochs[1]) if len(epochs) > 1 else 1.0, float(epochs[-1])))
         axes.set_title(f"{layer}: {count} weights" + (" (percentile bands)" if count > MAX_LINES else
                                                        " (dashed: biases)"), fontsize=9)
         axes.set_xlabel("epoch (log scale)")
@@ -214,7 +215,7 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
         ws = _span(path_w)
         curve = loss_over_weights(model, x, y, run.loss_name, ws, None)
         steps = loss_over_weights(model, x, y, run.loss_name, path_w, None)
-        figure, axes = plt.subplots(figsize=(6.5, 4.5))
+        figure, (axes, walk) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": (1.1, 1)})
         axes.plot(ws, curve, color="tab:blue", linewidth=2, label="loss")
         axes.plot(path_w, steps, "o-", color=PATH_COLOUR, markersize=3, linewidth=1, label="training path")
         _ends(axes, path_w, steps)
@@ -223,6 +224,10 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
         axes.set_title(f"{name}: the loss over w, and the steps training took", fontsize=10)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
+        _walk(walk, trace, path_w)
+        rule = _rule(run.recipe)
+        if rule:
+            figure.suptitle(rule, fontsize=10)
         return save_figure(figure, path)
     path_b = trace.weight(1).reshape(-1)
     grid_w, grid_b = np.meshgrid(_span(path_w), _span(path_b))
@@ -249,6 +254,32 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
     view.set_zlabel("loss")
     view.set_title("the same surface in 3-D", fontsize=10)
     return save_figure(figure, path)
+
+
+def _rule(recipe) -> str | None:
+    """The update rule and its settings in a few words: what tells the lessons' pictures apart."""
+    if recipe is None or not getattr(recipe, "optimizer", None):
+        return None
+    rate = f" {recipe.learning_rate:g}" if recipe.learning_rate is not None else ""
+    batch = "the whole set" if recipe.batch_size == 0 else f"{recipe.batch_size}"
+    return f"{recipe.name}: {recipe.optimizer}{rate}, batch {batch}"
+
+
+def _walk(axes, trace, path_w: np.ndarray) -> None:
+    """w against the optimizer step, up to a little after it settles: each rule's pace towards the best w."""
+    steps = np.asarray(trace.steps if trace.steps is not None else trace.epochs, np.float64)
+    unit = "optimizer step" if trace.steps is not None else "epoch"
+    reach = np.abs(path_w[-1] - path_w[0])
+    far = np.nonzero(np.abs(path_w - path_w[-1]) > 0.02 * max(reach, 1e-12))[0]
+    settled = steps[min(far[-1] + 1, len(steps) - 1)] if len(far) else steps[-1]
+    shown = steps <= max(2 * settled, steps[min(2, len(steps) - 1)])
+    axes.plot(steps[shown], path_w[shown], "o-", color=PATH_COLOUR, markersize=3, linewidth=1)
+    axes.axhline(path_w[-1], color="grey", linewidth=0.8, linestyle="--", label=f"final w = {path_w[-1]:.4f}")
+    axes.set_xlabel(unit)
+    axes.set_ylabel("w")
+    axes.set_title(f"w over the first {steps[shown][-1]:,.0f} {unit}s (of {steps[-1]:,.0f})", fontsize=10)
+    axes.legend(fontsize=8, loc="lower right")
+    axes.grid(alpha=0.3)
 
 
 def _ends(axes, first: np.ndarray, second: np.ndarray) -> None:
