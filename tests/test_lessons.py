@@ -116,15 +116,15 @@ def test_every_frame_reports_the_loss_of_the_weights_it_draws(fit_json):
     from beanstrain.plots import RunOutputs
     from beanstrain.plots.replay import Replay
 
-    summary = fit_json("beans1-rosenblatt", "--epochs", "1", "--samples", "20")
+    summary = fit_json("beans1-rosenblatt", "--epochs", "1")  # 100 beans, one a step
     run_dir = Path(summary["run_dir"])
     keras = load_keras()
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     trace = read_trace(run_dir)
-    dataset = load_dataset("beans1", 20, 0.0, 0, None)
+    dataset = load_dataset("beans1", 100, 0.0, 0, None)
     replay = Replay.of(RunOutputs(dataset, None, None, [], [], model=model, trace=trace, loss_name="mse"))
-    assert len(replay.losses) == len(trace.epochs) == 21
-    for index in (0, 7, 20):
+    assert len(replay.losses) == len(trace.epochs) == 101
+    for index in (0, 7, 100):
         model.set_weights(trace.snapshots[index])
         expected = model.evaluate(dataset.x_train, dataset.y_train.reshape(-1, 1), verbose=0)
         assert replay.losses[index] == pytest.approx(expected if np.isscalar(expected) else expected[0], rel=1e-4)

@@ -71,7 +71,8 @@ def _title(run, frame: int) -> str:
     """The frame's epoch (and step inside an epoch), and the loss and accuracy of the weights it draws."""
     replay = run.replay
     epoch = replay.epochs[frame]
-    text = f"{run.dataset.name}: epoch {epoch:.3g}" if isinstance(epoch, float) else f"{run.dataset.name}: epoch {epoch}"
+    shown = f"{epoch:.4f}".rstrip("0") if isinstance(epoch, float) else f"{epoch}"
+    text = f"{run.dataset.name}: epoch {shown}"
     if replay.steps is not None and any(isinstance(value, float) for value in replay.epochs):  # taken by step
         text += f", step {replay.steps[frame]}"
     if replay.losses is None:
@@ -175,8 +176,9 @@ def frames(run):
     plt = pyplot()
     replay = run.replay
     figure, axes = plt.subplots(figsize=FIGURE_INCHES, dpi=DPI)
-    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.9)
     changing = _scene(run, axes)
+    # Laid out once, around the tick labels and axis labels the scene has; the top strip holds the title.
+    figure.tight_layout(pad=0.5, rect=(0, 0, 1, 0.93))
     title = _Title(figure, axes)
     for artist in changing:
         artist.set_animated(True)

@@ -86,3 +86,18 @@ def test_the_cost_picture_shows_the_runs_own_loss(tmp_path, bias):
         expected = float(make_loss("mse")(y, model(dataset.x_train)))
         found = loss_over_weights(model, dataset.x_train, y, "mse", np.array([w]), np.array([b]) if bias else None)
         assert found[0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("w", [-3.0, 20.0])
+def test_no_label_of_a_1d_frame_is_cut_off(w):
+    """Wide tick labels (a curve below zero, or far above the beans) still leave the axis labels in the frame."""
+    from beanstrain.plots.animate import frames
+
+    dataset = load_dataset("beans1", samples=30, noise=0.0, seed=0)
+    model = build_model("slope", dataset.input_shape, dataset.task, dataset.num_classes)
+    model.set_weights([np.full((1, 1), w, np.float32)])
+    run = traced_run(dataset, model, "mse")
+    for picture in list(frames(run))[::2]:
+        grey = np.asarray(picture.convert("L")).astype(int)
+        edges = np.concatenate([grey[:, :2].ravel(), grey[:, -2:].ravel(), grey[-2:].ravel()])
+        assert edges.min() == 255, "something is drawn across the frame's edge"
