@@ -12,7 +12,8 @@
 
 - `neurons.png`, the TensorFlow Playground's view: each unit's activation
   over the input plane (or along the input axis), a row of small panels per
-  layer, the output last.
+  layer, the output last; a sigmoid or softmax output as boundary.png draws
+  it (fixed 0..1 colours, the 0.5 line, the classes' colours).
 - `weights.png`: every weight and bias over the epochs, a panel per layer;
   a layer with more than `MAX_LINES` weights is shown as percentile bands.
 - `cost.png`, the course's cost lesson: for a one-input neuron (w and b), the
@@ -33,6 +34,7 @@ from beanstrain.trace import PERCENTILES
 MAX_LINES = 64  # a layer with more weights than this is drawn as bands
 COST_POINTS = 80  # per axis of the (w, b) plane
 PATH_COLOUR = "tab:red"
+PROBABILITIES = ("sigmoid", "softmax")  # output activations drawn as probabilities, on boundary.png's 0..1 scale
 
 
 def single_weight(weights) -> bool:
@@ -56,10 +58,16 @@ def plot_neurons(replay, dataset, path: Path) -> str:
     figure, panels = plt.subplots(rows, columns, figsize=(size[0] * columns + 1.2, size[1] * rows + 0.7),
                                   squeeze=False, gridspec_kw={"wspace": 0.12 if replay.two_inputs else 0.3,
                                                               "hspace": 0.3, "left": 0.09, "right": 0.9})
+    from beanstrain.plots.toy import CLASS_COLOURS
+
     for row, (layer, values) in enumerate(zip(replay.layers, replay.units)):
         low, high = float(values.min()), float(values.max())
         if high - low < 1e-9:
             low, high = low - 0.5, high + 0.5
+        # The output as a probability: boundary.png's fixed 0..1 colours and its 0.5 line, not the panel's range.
+        probability = row == rows - 1 and layer.activation in PROBABILITIES
+        if probability:
+            low, high = 0.0, 1.0
         shown = None
         for unit in range(columns):
             axes = panels[row][unit]
@@ -68,17 +76,30 @@ def plot_neurons(replay, dataset, path: Path) -> str:
                 continue
             if replay.two_inputs:
                 grid_x, grid_y = replay.axes
-                shown = axes.imshow(values[:, unit].reshape(grid_x.shape), origin="lower", cmap="viridis",
-                                    vmin=low, vmax=high, aspect="auto", interpolation="nearest",
-                                    extent=(grid_x.min(), grid_x.max(), grid_y.min(), grid_y.max()))
+                extent = (grid_x.min(), grid_x.max(), grid_y.min(), grid_y.max())
+                plane = values[:, unit].reshape(grid_x.shape)
+                if probability:
+                    shown = axes.imshow(plane, origin="lower", cmap=pyplot().get_cmap("RdBu_r", 10), vmin=0, vmax=1,
+                                        alpha=0.75, aspect="auto", interpolation="nearest", extent=extent)
+                    if plane.min() < 0.5 < plane.max():
+                        axes.contour(grid_x, grid_y, plane, levels=[0.5], colors="black", linewidths=1)
+                else:
+                    shown = axes.imshow(plane, origin="lower", cmap="viridis", vmin=low, vmax=high, aspect="auto",
+                                        interpolation="nearest", extent=extent)
                 if row == rows - 1:
                     labels = dataset.y_train.argmax(axis=1) if dataset.y_train.ndim > 1 else dataset.y_train
-                    axes.scatter(*dataset.x_train.T, c=np.where(labels.round() == 1, "tab:red", "white"),
-                                 s=4, linewidths=0)
+                    labels = np.asarray(labels).round().astype(int)
+                    palette = list(CLASS_COLOURS) + [f"C{index}" for index in range(2, 10)]
+                    axes.scatter(*dataset.x_train.T, c=[palette[label % len(palette)] for label in labels],
+                                 s=5, edgecolors="black", linewidths=0.2)
+                axes.set_xlim(extent[:2])
+                axes.set_ylim(extent[2:])
                 axes.set_xticks([])
                 axes.set_yticks([])
             else:
                 axes.plot(replay.axes[0], values[:, unit], c="tab:purple", linewidth=1.5)
+                if probability:
+                    axes.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
                 axes.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
                 axes.tick_params(labelsize=6)
                 axes.grid(alpha=0.3)

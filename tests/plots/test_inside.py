@@ -9,7 +9,7 @@ from beanstrain.data import load_dataset
 from beanstrain.devices import load_keras
 from beanstrain.models import build_model
 from beanstrain.objectives import encode_targets, make_loss
-from beanstrain.plots import PICTURES, RunOutputs, draw_run_pictures
+from beanstrain.plots import PICTURES, RunOutputs, draw_run_pictures, pyplot
 from beanstrain.plots.inside import loss_over_weights
 from beanstrain.plots.replay import dense_layers, forward
 from beanstrain.recipes import list_recipes
@@ -101,3 +101,28 @@ def test_no_label_of_a_1d_frame_is_cut_off(w):
         grey = np.asarray(picture.convert("L")).astype(int)
         edges = np.concatenate([grey[:, :2].ravel(), grey[:, -2:].ravel(), grey[-2:].ravel()])
         assert edges.min() == 255, "something is drawn across the frame's edge"
+
+
+def test_the_output_panel_is_a_probability_as_boundary_png_draws_it(monkeypatch, tmp_path):
+    """A sigmoid output: fixed 0..1 RdBu colours, the 0.5 line, and the class colours of the other pictures."""
+    from matplotlib.colors import to_rgba
+
+    from beanstrain.plots import inside
+    from beanstrain.plots.replay import Replay
+    from beanstrain.plots.toy import CLASS_COLOURS
+
+    dataset = load_dataset("beans4", samples=40, noise=0.0, seed=0)
+    model = build_model("hidden2", dataset.input_shape, dataset.task, dataset.num_classes)
+    model.set_weights([np.array([[4.0, -3.0], [2.0, 1.0]]), np.array([-4.0, 1.0]), np.array([[3.0], [-2.0]]),
+                       np.array([-3.0])])  # with the trace's last shift, P runs from about 0.1 to 0.9
+    drawn = []
+    monkeypatch.setattr(inside, "save_figure", lambda figure, path: drawn.append(figure) or path.name)
+    inside.plot_neurons(Replay.of(traced_run(dataset, model, "mse")), dataset, tmp_path / "neurons.png")
+    output = drawn[0].axes[[axes.get_title() for axes in drawn[0].axes].index("unit 1", 2)]
+    (image,) = output.images
+    assert image.get_clim() == (0.0, 1.0) and image.get_cmap().name.startswith("RdBu_r")
+    assert any(type(artist).__name__.endswith("ContourSet") for artist in output.get_children())
+    labels = dataset.y_train.reshape(-1).round().astype(int)
+    colours = output.collections[-1].get_facecolors()
+    np.testing.assert_allclose(colours[:, :3], [to_rgba(CLASS_COLOURS[label])[:3] for label in labels])
+    pyplot().close(drawn[0])
