@@ -143,14 +143,30 @@ def plot_weights(trace, dataset_name: str, path: Path) -> str:
         # Linear up to the first snapshot after the start (an epoch, or a step's fraction of one), log beyond.
         axes.set_xscale("symlog", linthresh=min(1.0, float(epochs[1])) if len(epochs) > 1 else 1.0)
         axes.set_xlim(0, max(float(epochs[1]) if len(epochs) > 1 else 1.0, float(epochs[-1])))
-        axes.set_title(f"{layer}: {count} weights" + (" (percentile bands)" if count > MAX_LINES else
-                                                       " (dashed: biases)"), fontsize=9)
+        biases = sum(value.shape[1] for index, value in zip(indices, values) if trace.names[index].endswith("bias"))
+        axes.set_title(_weights_title(layer, count - biases, biases), fontsize=9)
         axes.set_xlabel("epoch (log scale)")
         axes.grid(alpha=0.3)
     for axes in panels.flat[len(groups):]:
         axes.axis("off")
     figure.suptitle(f"{dataset_name}: weights during training", fontsize=10)
     return save_figure(figure, path)
+
+
+def _weights_title(layer: str, weights: int, biases: int) -> str:
+    """The panel's title: how many weights and biases the layer has, each word singular or plural as it counts.
+
+    >>> _weights_title("output", 1, 0), _weights_title("output", 1, 1)
+    ('output: 1 weight', 'output: 1 weight, 1 bias (dashed)')
+    >>> _weights_title("hidden layer 1", 900, 30)
+    'hidden layer 1: 900 weights, 30 biases (percentile bands)'
+    """
+    text = f"{layer}: {weights} weight{'' if weights == 1 else 's'}"
+    if biases:
+        text += f", {biases} bias{'' if biases == 1 else 'es'}"
+    if weights + biases > MAX_LINES:
+        return text + " (percentile bands)"
+    return text + (" (dashed)" if biases else "")
 
 
 def _layer_groups(names: list[str], layer_names: list[str]) -> list[tuple[str, list[int]]]:

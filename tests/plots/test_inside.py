@@ -126,3 +126,18 @@ def test_the_output_panel_is_a_probability_as_boundary_png_draws_it(monkeypatch,
     colours = output.collections[-1].get_facecolors()
     np.testing.assert_allclose(colours[:, :3], [to_rgba(CLASS_COLOURS[label])[:3] for label in labels])
     pyplot().close(drawn[0])
+
+
+@pytest.mark.parametrize("model_name, title", [("slope", "output: 1 weight"),
+                                               ("neuron", "output: 1 weight, 1 bias (dashed)"),
+                                               ("hidden2", "hidden layer 1: 2 weights, 2 biases (dashed)")])
+def test_weight_panels_count_weights_and_biases_apart(monkeypatch, tmp_path, model_name, title):
+    from beanstrain.plots import inside
+
+    dataset = load_dataset("beans1", samples=20, noise=0.0, seed=0)
+    model = build_model(model_name, dataset.input_shape, dataset.task, dataset.num_classes)
+    drawn = []
+    monkeypatch.setattr(inside, "save_figure", lambda figure, path: drawn.append(figure) or path.name)
+    inside.plot_weights(traced_run(dataset, model, "mse").trace, "beans1", tmp_path / "weights.png")
+    assert drawn[0].axes[0].get_title() == title
+    pyplot().close(drawn[0])
