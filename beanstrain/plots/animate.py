@@ -86,8 +86,10 @@ def _title(run, frame: int) -> str:
 class _ProbabilityImage:
     """Paints P(class 1) straight into the frame's pixels inside the axes, in boundary.png's colour steps.
 
-    Each pixel's grid cell is worked out once, so a frame costs one table look-up: a tenth of what
-    matplotlib's `imshow` takes to resample and colour the same image.
+    The probability at each pixel is interpolated bilinearly between the four grid points around it, so the
+    colour steps have smooth edges rather than the grid's blocks.  Each pixel's neighbours and shares are
+    worked out once, and a frame interpolates separably (along the grid's rows, then between them) and
+    looks its colours up in a table: a fraction of what matplotlib's `imshow` takes for the same image.
     """
 
     def __init__(self, axes, grid_shape, height: int):
@@ -99,18 +101,35 @@ class _ProbabilityImage:
         self.columns = slice(int(np.ceil(box.x0)) + 1, int(np.floor(box.x1)) - 1)
         self.rows = slice(height - int(np.floor(box.y1)) + 1, height - int(np.ceil(box.y0)) - 1)
         rows, columns = grid_shape
-        across = ((np.arange(self.columns.start, self.columns.stop) + 0.5 - box.x0) / box.width * columns)
-        up = ((height - np.arange(self.rows.start, self.rows.stop) - 0.5 - box.y0) / box.height * rows)
-        self.cells = (np.clip(up.astype(int), 0, rows - 1)[:, None] * columns
-                      + np.clip(across.astype(int), 0, columns - 1)[None, :])
+        # Each pixel centre's place on the grid, whose first and last points lie on the axes' edges.
+        across = (np.arange(self.columns.start, self.columns.stop) + 0.5 - box.x0) / box.width * (columns - 1)
+        up = (height - np.arange(self.rows.start, self.rows.stop) - 0.5 - box.y0) / box.height * (rows - 1)
+        self.grid_shape = (rows, columns)
+        self.left = np.clip(np.floor(across).astype(int), 0, columns - 2)
+        self.below = np.clip(np.floor(up).astype(int), 0, rows - 2)
+        self.right, self.above = self.left + 1, self.below + 1
+        self.right_share = np.clip(across - self.left, 0.0, 1.0).astype(np.float32)[None, :]
+        self.up_share = np.clip(up - self.below, 0.0, 1.0).astype(np.float32)[:, None]
         colours = pyplot().get_cmap("RdBu_r", BOUNDARY_LEVELS)(np.arange(BOUNDARY_LEVELS))[:, :3]
         self.colours = np.round((IMAGE_ALPHA * colours + (1 - IMAGE_ALPHA)) * 255).astype(np.uint8)  # on white
 
     def paint(self, pixels, probability) -> None:
         import numpy as np
 
-        steps = np.clip((probability * BOUNDARY_LEVELS).astype(int), 0, BOUNDARY_LEVELS - 1)
-        pixels[self.rows, self.columns, :3] = self.colours[steps[self.cells]]
+        grid = np.asarray(probability, np.float32).reshape(self.grid_shape) * BOUNDARY_LEVELS
+        # Separably: along each grid row to the pixels' columns, then between rows to the pixels' rows.
+        left = grid[:, self.left]
+        across = grid[:, self.right]
+        across -= left
+        across *= self.right_share
+        across += left
+        smooth, upper = across[self.below], across[self.above]
+        upper -= smooth
+        upper *= self.up_share
+        smooth += upper  # in place throughout: a frame allocates only what it must
+        steps = smooth.astype(np.uint8)  # probabilities lie in 0..1, so these are 0..BOUNDARY_LEVELS
+        np.minimum(steps, BOUNDARY_LEVELS - 1, out=steps)
+        pixels[self.rows, self.columns, :3] = self.colours[steps]
 
 
 def _scene(run, axes):

@@ -141,3 +141,21 @@ def test_weight_panels_count_weights_and_biases_apart(monkeypatch, tmp_path, mod
     inside.plot_weights(traced_run(dataset, model, "mse").trace, "beans1", tmp_path / "weights.png")
     assert drawn[0].axes[0].get_title() == title
     pyplot().close(drawn[0])
+
+
+def test_the_animation_paints_smooth_boundaries_not_the_grids_blocks():
+    """A diagonal ramp of P: the edge between two colour steps moves along it row by row, without stairs."""
+    from beanstrain.plots.animate import _ProbabilityImage
+
+    figure, axes = pyplot().subplots(figsize=(5, 4), dpi=80)
+    figure.canvas.draw()
+    pixels = np.zeros((*reversed(figure.canvas.get_width_height()), 4), np.uint8)
+    points = 100
+    across, up = np.meshgrid(np.linspace(0, 1, points), np.linspace(0, 1, points))
+    image = _ProbabilityImage(axes, across.shape, pixels.shape[0])
+    image.paint(pixels, ((across + up) / 2).reshape(-1))
+    pyplot().close(figure)
+    painted = pixels[image.rows, image.columns, :3].astype(int)
+    red_ish = painted[:, :, 0] > painted[:, :, 2]  # P above 0.5 is drawn reddish, below it bluish
+    edges = red_ish.argmax(axis=1)[(red_ish.any(axis=1)) & (~red_ish[:, 0])]
+    assert len(edges) > 100 and np.abs(np.diff(edges)).max() <= 2
