@@ -207,17 +207,23 @@ def frames(run):
     background = canvas.copy_from_bbox(figure.bbox)
     pixels = np.asarray(canvas.buffer_rgba())
     image = _ProbabilityImage(axes, replay.axes[0].shape, pixels.shape[0]) if replay.two_inputs else None
+    if image is not None:
+        # The 0.5 line: contourpy's lines (what `contour` computes) put into one collection made once,
+        # rather than a new contour set each frame.
+        from contourpy import contour_generator
+        from matplotlib.collections import LineCollection
+
+        grid_x, grid_y = replay.axes
+        boundary = axes.add_collection(LineCollection([], colors="black", linewidths=1.2, animated=True))
     try:
         for frame, outputs in enumerate(replay.outputs):
             canvas.restore_region(background)
-            boundary = None
             if image is not None:
-                grid_x, grid_y = replay.axes
                 probability = outputs[:, -1]
                 image.paint(pixels, probability)
                 if probability.min() < 0.5 < probability.max():
-                    boundary = axes.contour(grid_x, grid_y, probability.reshape(grid_x.shape), levels=[0.5],
-                                            colors="black", linewidths=1.2)
+                    boundary.set_segments(contour_generator(grid_x, grid_y, probability.reshape(grid_x.shape))
+                                          .lines(0.5))
                     axes.draw_artist(boundary)
             else:
                 changing[0].set_ydata(outputs[:, -1])
@@ -226,8 +232,6 @@ def frames(run):
             picture = Image.fromarray(pixels[:, :, :3].copy())
             title.write(picture, _title(run, frame))
             yield picture
-            if boundary is not None:
-                boundary.remove()
     finally:
         plt.close(figure)
 
