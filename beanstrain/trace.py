@@ -33,10 +33,11 @@ into a fractional epoch (step 25 of a 100-step epoch is epoch 0.25):
 trace.npz holds plain arrays, read back with `allow_pickle=False`:
 `epochs` (snapshots,) float, the fractional epoch of each snapshot (whole
 at epoch ends), `steps` (snapshots,) the global optimizer step of each,
-`steps_per_epoch` (a scalar: the steps an epoch takes), `names` (one per weight array), `weight_<i>` (snapshots, *shape) or
-(snapshots, len(PERCENTILES)), and `percentiles` when the weights are
-summarized.  Older files hold whole-number `epochs` and no `steps`; they
-read back with `steps` None.
+`steps_per_epoch` (a scalar: the steps an epoch takes), `names` (one per
+weight array), `weight_<i>` (snapshots, *shape) or (snapshots,
+len(PERCENTILES)), and `percentiles` when the weights are summarized.
+Older files hold whole-number `epochs` and no `steps`; they read back with
+`steps` None.
 """
 
 from __future__ import annotations

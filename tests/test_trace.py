@@ -88,3 +88,13 @@ def test_mp4_without_ffmpeg_is_refused_before_training(invoke, tmp_path, monkeyp
         "Error: --animation mp4 needs ffmpeg, which is not on PATH; install it (apt-get install ffmpeg) or use "
         "--animation gif"]
     assert run_folders(tmp_path / "runs") == []
+
+
+def test_a_trace_written_before_steps_still_reads(tmp_path):
+    """Whole-number epochs and no `steps`: the trace.npz of older runs."""
+    with open(tmp_path / TRACE, "wb") as stream:
+        np.savez(stream, epochs=np.array([0, 1, 3]), names=np.array(["dense/kernel"]),
+                 weight_0=np.arange(3, dtype=np.float32).reshape(3, 1, 1))
+    trace = read_trace(tmp_path)
+    assert trace.epochs == [0, 1, 3] and trace.steps is None
+    assert trace.weight(0).reshape(-1).tolist() == [0.0, 1.0, 2.0]
