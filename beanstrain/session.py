@@ -116,16 +116,24 @@ class Session:
         from beanstrain.engines import make_trainer
         from beanstrain.engines.levels import LevelSettings
         from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
-        from beanstrain.trace import snapshot_epochs
+        from beanstrain.trace import snapshot_epochs, snapshot_steps
 
         recipe = self.recipe
         optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, self.engine)
         task = self.dataset.task
         levels = LevelSettings(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity,
                                recipe.seed) if recipe.levels else None
-        return make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data, self.batch_size,
-                            recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name),
-                            snapshot_epochs=snapshot_epochs(recipe.epochs), levels=levels)
+        trainer = make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
+                               self.batch_size, recipe.seed, self.accuracy, make_accuracy_metric(task, self.loss_name),
+                               snapshot_epochs=snapshot_epochs(recipe.epochs), levels=levels)
+        if hasattr(trainer, "snapshot_steps"):  # an engine that can snapshot inside epochs: spread over the steps
+            trainer.snapshot_steps = frozenset(snapshot_steps(recipe.epochs * self.steps_per_epoch))
+        return trainer
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: a batch each, the last one partial."""
+        return -(-len(self.data.x) // max(1, self.batch_size))
 
     def new_trace(self, saved=None):
         """The run's weight trace: the one a checkpoint carried (`saved`, its arrays), else an empty one."""
@@ -136,7 +144,7 @@ class Session:
                 return Trace.from_arrays(saved)
             except (KeyError, ValueError) as error:
                 raise RunError(f"the checkpoint's weight trace is damaged: {first_line(error)}") from None
-        return Trace(weight_names(self.model), summarize=self.dataset.is_image)
+        return Trace(weight_names(self.model), summarize=self.dataset.is_image, steps_per_epoch=self.steps_per_epoch)
 
     def encode(self, targets):
         from beanstrain.objectives import encode_targets
@@ -304,6 +312,9 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         trainer = session.make_trainer()
         history = History(trainer.columns)
         trace = session.new_trace(resume_from.trace if resume_from else None)
+        by_step = getattr(trainer, "snapshot_steps", None) is not None  # its snapshots are keyed by step
+        if by_step and trace.steps is None:  # a checkpoint from before step snapshots: keep to epochs
+            trainer.snapshot_steps, by_step = None, False
         if resume_from:
             restore(trainer, resume_from)
             history.rows.extend(resume_from.history_rows)
@@ -313,13 +324,13 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
 
         def on_chunk(epoch, history):
             progress.update(epoch, history.last())
-            trace.take(trainer.snapshots)
+            trace.take(trainer.snapshots, by_step=by_step)
             keeper.take(epoch, history.rows)
 
         with StopRequest(stream) as stop:
             trainer.run(start_epoch, recipe.epochs, on_chunk=on_chunk, should_stop=stop.requested, history=history)
         training.close()  # the figures, the model file and the pictures are made as on one device
-        trace.take(trainer.snapshots)
+        trace.take(trainer.snapshots, by_step=by_step)
         train_seconds = keeper.train_seconds()
         progress.close()
         diverged = history.diverged_at()

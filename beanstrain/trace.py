@@ -18,10 +18,26 @@ never stopped.  Image networks hold hundreds of thousands of weights: their
 trace keeps, per snapshot, the percentiles `PERCENTILES` of each weight
 array instead of the weights (`summarize=True`).
 
+An engine that can stop inside an epoch (the numpy engine) takes its
+snapshots at optimizer steps instead: `snapshot_steps` spaces them over
+every step of the run, so a lesson that converges within its first epoch
+(one bean a step) still shows the path it took.  Its trainer's `snapshots`
+are then keyed by global step, and `take(..., by_step=True)` turns each step
+into a fractional epoch (step 25 of a 100-step epoch is epoch 0.25):
+
+    >>> trace = Trace(["dense/kernel"], steps_per_epoch=100)
+    >>> trace.take({0: [np.zeros((1, 1))], 25: [np.ones((1, 1))], 200: [np.ones((1, 1))]}, by_step=True)
+    >>> trace.epochs, trace.steps
+    ([0, 0.25, 2], [0, 25, 200])
+
 trace.npz holds plain arrays, read back with `allow_pickle=False`:
-`epochs` (snapshots,), `names` (one per weight array), `weight_<i>`
-(snapshots, *shape) or (snapshots, len(PERCENTILES)), and `percentiles`
-when the weights are summarized.
+`epochs` (snapshots,) float, the fractional epoch of each snapshot (whole
+at epoch ends), `steps` (snapshots,) the global optimizer step of each,
+`steps_per_epoch` (a scalar: the steps an epoch takes), `names` (one per
+weight array), `weight_<i>` (snapshots, *shape) or (snapshots,
+len(PERCENTILES)), and `percentiles` when the weights are summarized.
+Older files hold whole-number `epochs` and no `steps`; they read back with
+`steps` None.
 """
 
 from __future__ import annotations
@@ -51,24 +67,44 @@ def snapshot_epochs(epochs: int, count: int = SNAPSHOTS) -> list[int]:
         asked += count - 1 - len(chosen)
 
 
-class Trace:
-    """Snapshots in epoch order: `epochs`, and per snapshot one array per weight (or its percentiles)."""
+def snapshot_steps(steps: int, count: int = SNAPSHOTS) -> list[int]:
+    """The optimizer steps to snapshot in a run of `steps` steps: as `snapshot_epochs`, over steps."""
+    return snapshot_epochs(steps, count)
 
-    def __init__(self, names: list[str], summarize: bool = False):
+
+def _number(value) -> int | float:
+    """A whole epoch as an int (as titles and reports print it), a fraction of one as a float."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+class Trace:
+    """Snapshots in order: `epochs` (fractional inside an epoch), `steps` (global optimizer steps), and per
+    snapshot one array per weight (or its percentiles)."""
+
+    def __init__(self, names: list[str], summarize: bool = False, steps_per_epoch: int = 1):
         self.names, self.summarize = list(names), summarize
-        self.epochs: list[int] = []
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.epochs: list[int | float] = []
+        self.steps: list[int] | None = []
         self.snapshots: list[list[np.ndarray]] = []
 
-    def take(self, snapshots: dict[int, list[np.ndarray]]) -> None:
-        """Move a trainer's new snapshots here (emptying its dict), keeping epoch order."""
-        for epoch in sorted(snapshots):
-            weights = snapshots.pop(epoch)
+    def take(self, snapshots: dict[int, list[np.ndarray]], by_step: bool = False) -> None:
+        """Move a trainer's new snapshots here (emptying its dict), keeping their order.
+
+        Keys are epochs, or global optimizer steps when `by_step` (the trainer took `snapshot_steps`)."""
+        for key in sorted(snapshots):
+            weights = snapshots.pop(key)
+            step = int(key) if by_step else int(key) * self.steps_per_epoch
+            epoch = _number(step / self.steps_per_epoch) if by_step else int(key)
             if self.epochs and epoch <= self.epochs[-1]:
                 continue  # already held (a resumed run's trainer never takes these again)
             if self.summarize:
                 weights = [np.percentile(np.asarray(weight, np.float64), PERCENTILES).astype(np.float32)
                            for weight in weights]
-            self.epochs.append(int(epoch))
+            self.epochs.append(epoch)
+            if self.steps is not None:
+                self.steps.append(step)
             self.snapshots.append([np.array(weight) for weight in weights])
 
     def weight(self, index: int) -> np.ndarray:
@@ -78,7 +114,10 @@ class Trace:
     def arrays(self, upto: int | None = None) -> dict[str, np.ndarray]:
         """The trace (its snapshots up to epoch `upto`) as the plain arrays trace.npz holds."""
         count = len(self.epochs) if upto is None else int(np.searchsorted(self.epochs, upto, side="right"))
-        arrays = {"epochs": np.array(self.epochs[:count], dtype=np.int64), "names": np.array(self.names, dtype=str)}
+        arrays = {"epochs": np.array(self.epochs[:count], dtype=np.float64), "names": np.array(self.names, dtype=str),
+                  "steps_per_epoch": np.array(self.steps_per_epoch, dtype=np.int64)}
+        if self.steps is not None:
+            arrays["steps"] = np.array(self.steps[:count], dtype=np.int64)
         for index in range(len(self.names)):
             arrays[f"weight_{index}"] = np.stack([snapshot[index] for snapshot in self.snapshots[:count]]) \
                 if count else np.zeros((0,), np.float32)
@@ -91,13 +130,20 @@ class Trace:
         """The trace that `arrays()` gave; a `ValueError` when they do not hold one."""
         names = [str(name) for name in arrays["names"]]
         epochs = np.asarray(arrays["epochs"])
-        if epochs.ndim != 1 or epochs.dtype.kind not in "iu" or np.any(np.diff(epochs) <= 0):
-            raise ValueError("its epochs are not increasing whole numbers")
-        trace = cls(names, summarize="percentiles" in arrays)
+        if epochs.ndim != 1 or epochs.dtype.kind not in "iuf" or not np.all(np.isfinite(epochs)) \
+                or np.any(np.diff(epochs) <= 0) or np.any(epochs < 0):
+            raise ValueError("its epochs are not increasing numbers")
+        steps = np.asarray(arrays["steps"]) if "steps" in arrays else None
+        if steps is not None and (steps.shape != epochs.shape or steps.dtype.kind not in "iu"
+                                  or np.any(np.diff(steps) <= 0)):
+            raise ValueError("its steps are not increasing whole numbers, one per snapshot")
+        per_epoch = int(arrays["steps_per_epoch"]) if "steps_per_epoch" in arrays else 1
+        trace = cls(names, summarize="percentiles" in arrays, steps_per_epoch=per_epoch)
         weights = [np.asarray(arrays[f"weight_{index}"]) for index in range(len(names))]
         if any(len(weight) != len(epochs) for weight in weights if len(epochs)):
             raise ValueError(f"its weights do not have one snapshot for each of its {len(epochs)} epochs")
-        trace.epochs = [int(epoch) for epoch in epochs]
+        trace.epochs = [_number(epoch) for epoch in epochs]
+        trace.steps = None if steps is None else [int(step) for step in steps]
         trace.snapshots = [[weight[row] for weight in weights] for row in range(len(epochs))]
         return trace
 

@@ -12,6 +12,7 @@ from beanstrain.data import load_dataset
 from beanstrain.engines import ENGINES
 from beanstrain.engines.order import epoch_permutation
 from beanstrain.recipes import list_recipes
+from beanstrain.trace import read_trace
 
 # Every recipe, these lessons too, trains through the command line in tests/test_fit_eval.py.
 HAND_ENGINES = {name for name, engine in ENGINES.items() if engine.optimizers == "rules"}
@@ -93,3 +94,38 @@ def test_auto_picks_the_numpy_engine_for_a_rule_only_it_has(fit_json):
     assert summary["engine"] == "numpy"
     assert fit_json("--dataset", "beans1", "--model", "slope", "--engine", "auto", "--optimizer", "sgd",
                     "--epochs", "1", "--samples", "5")["engine"] == "fit"
+
+
+def test_each_rule_leaves_its_own_path_inside_the_first_epoch(fit_json):
+    """The trace is taken by step: sign moves w by exactly its step each update, Rosenblatt by shrinking ones."""
+    sign = read_trace(Path(fit_json("beans1-sign", "--epochs", "2", "--samples", "100")["run_dir"]))
+    rosenblatt = read_trace(Path(fit_json("beans1-rosenblatt", "--epochs", "2", "--samples", "30")["run_dir"]))
+    for trace, per_epoch in ((sign, 10), (rosenblatt, 30)):  # 100 beans in tens, 30 beans one at a time
+        assert trace.steps == list(range(2 * per_epoch + 1))  # fewer steps than snapshots: every one
+        assert trace.epochs == [step / per_epoch for step in trace.steps]
+    moves = np.diff(sign.weight(0).reshape(-1))
+    np.testing.assert_allclose(np.abs(moves), 0.01, rtol=1e-4)  # the step, up or down, update after update
+    first = rosenblatt.weight(0).reshape(-1)[:31]  # epoch 1, bean by bean
+    assert len(np.unique(first)) > 10
+    assert np.ptp(np.abs(np.diff(first))) > 0.01  # steps of alpha * (y - w x) * x: no two rules alike
+
+
+def test_every_frame_reports_the_loss_of_the_weights_it_draws(fit_json):
+    """Each snapshot's figures are the run's loss on the training points for those very weights (Keras's)."""
+    from beanstrain.devices import load_keras
+    from beanstrain.plots import RunOutputs
+    from beanstrain.plots.replay import Replay
+
+    summary = fit_json("beans1-rosenblatt", "--epochs", "1")  # 100 beans, one a step
+    run_dir = Path(summary["run_dir"])
+    keras = load_keras()
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    trace = read_trace(run_dir)
+    dataset = load_dataset("beans1", 100, 0.0, 0, None)
+    replay = Replay.of(RunOutputs(dataset, None, None, [], [], model=model, trace=trace, loss_name="mse"))
+    assert len(replay.losses) == len(trace.epochs) == 101
+    for index in (0, 7, 100):
+        model.set_weights(trace.snapshots[index])
+        expected = model.evaluate(dataset.x_train, dataset.y_train.reshape(-1, 1), verbose=0)
+        assert replay.losses[index] == pytest.approx(expected if np.isscalar(expected) else expected[0], rel=1e-4)
+    assert replay.losses[-1] == pytest.approx(summary["metrics"]["train"]["loss"], rel=1e-4)

@@ -198,7 +198,9 @@ class Trainer(Protocol):
 
     `snapshots` maps each epoch asked for in `snapshot_epochs` (0: before the
     first epoch) to a copy of every layer's weights after that epoch, once
-    the run has reached it.
+    the run has reached it.  A trainer with a `snapshot_steps` attribute can
+    snapshot inside epochs: when that is set (global optimizer steps), its
+    `snapshots` are keyed by step instead (`trace.Trace.take(by_step=True)`).
     """
 
     columns: list[str]

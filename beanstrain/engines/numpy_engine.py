@@ -20,6 +20,11 @@ epoch visits the training set in `order.epoch_permutation` order, the last
 partial batch kept, and reports what the Keras engines report: the mean
 training loss and accuracy of the predictions made during the epoch (each
 batch's before its step), then the held-out set's at the epoch's end.
+
+Given `snapshot_steps` (global optimizer steps, `trace.snapshot_steps`), it
+takes its snapshots after those steps, inside epochs too, keyed by step:
+a lesson of one bean a step that converges within its first epoch still
+leaves the path each rule took.  Without them, after the `snapshot_epochs`.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class NumpyTrainer:
     """The network's weights as NumPy arrays, trained by a rule from `engines.rules`."""
 
     def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, metric=None, snapshot_epochs=()):
+                 accuracy: str | None, metric=None, snapshot_epochs=(), snapshot_steps=None):
         if not hasattr(optimizer, "update"):
             raise UsageError("the numpy engine takes an update rule (sgd, rosenblatt or sign), "
                              f"not Keras's {type(optimizer).__name__}")
@@ -65,6 +70,8 @@ class NumpyTrainer:
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         self.snapshot_epochs = tuple(sorted(set(int(epoch) for epoch in snapshot_epochs)))
         self.snapshots: dict[int, list[np.ndarray]] = {}
+        # Steps to snapshot after (global step numbers); None: snapshots at `snapshot_epochs` instead.
+        self.snapshot_steps = None if snapshot_steps is None else frozenset(int(step) for step in snapshot_steps)
 
     def _train_epoch(self, epoch: int) -> list[float]:
         """One pass in the epoch's order; the epoch's mean loss (and accuracy) over its batches."""
@@ -72,6 +79,7 @@ class NumpyTrainer:
         x, y = self.x[order], self.y[order]
         network, weights, rule, batch = self.network, self.weights, self.rule, self.batch_size
         logits = None  # made at the first batch: each sample's output before its activation
+        wanted, step = self.snapshot_steps, self.steps
         for start in range(0, self.samples, batch):
             outputs, z = network.forward(weights, x[start:start + batch])
             if logits is None:
@@ -79,7 +87,10 @@ class NumpyTrainer:
             logits[start:start + batch] = z
             rule.update(weights, network.backward(weights, outputs,
                                                   network.output_error(y[start:start + batch], outputs[-1])))
-        self.steps += -(-self.samples // batch)
+            step += 1
+            if wanted is not None and step in wanted:
+                self.snapshots[step] = [weight.copy() for weight in weights]
+        self.steps = step
         # The activation again, elementwise or row by row: the very predictions each step made.
         return self._figures(y, network.activate_output(logits), logits)
 
@@ -97,7 +108,10 @@ class NumpyTrainer:
         return self._figures(y, outputs[-1], z)
 
     def _snapshot(self, epoch: int) -> None:
-        if epoch in self.snapshot_epochs:
+        if self.snapshot_steps is not None:
+            if epoch == 0 and 0 in self.snapshot_steps:
+                self.snapshots[0] = [weight.copy() for weight in self.weights]
+        elif epoch in self.snapshot_epochs:
             self.snapshots[epoch] = [weight.copy() for weight in self.weights]
 
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,

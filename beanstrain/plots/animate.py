@@ -9,7 +9,8 @@
 
 One frame per snapshot of the trace (about 150), at `FPS` frames a second,
 the last one held for `PAUSE_SECONDS`; each frame's title gives the epoch
-and that epoch's loss and accuracy.  For 1-D sets the prediction curve over
+(and the step, for traces taken inside epochs) and the training loss and
+accuracy of the very weights it draws (`replay.snapshot_figures`).  For 1-D sets the prediction curve over
 the scatter, for 2-D sets the predicted probability as an image with the
 0.5 line over the points.  The figure is drawn once and each frame only
 changes the curve's data or paints the probability image's pixels, which
@@ -66,22 +67,29 @@ def check_animation(name: str) -> None:
                          f"(apt-get install {needs}) or use --animation gif")
 
 
-def _title(run, epoch: int) -> str:
-    name = run.dataset.name
-    if epoch == 0 or epoch > len(run.rows):
-        return f"{name}: epoch {epoch} (initial weights)" if epoch == 0 else f"{name}: epoch {epoch}"
-    figures = dict(zip(run.columns, run.rows[epoch - 1]))
-    text = f"{name}: epoch {epoch}   loss {figures['loss']:.4f}"
-    if "accuracy" in figures:
-        text += f"   accuracy {figures['accuracy']:.2f}"
+def _title(run, frame: int) -> str:
+    """The frame's epoch (and step inside an epoch), and the loss and accuracy of the weights it draws."""
+    replay = run.replay
+    epoch = replay.epochs[frame]
+    shown = f"{epoch:.4f}".rstrip("0") if isinstance(epoch, float) else f"{epoch}"
+    text = f"{run.dataset.name}: epoch {shown}"
+    if replay.steps is not None and any(isinstance(value, float) for value in replay.epochs):  # taken by step
+        text += f", step {replay.steps[frame]}"
+    if replay.losses is None:
+        return text + (" (initial weights)" if frame == 0 else "")
+    text += f"   loss {replay.losses[frame]:.4f}"
+    if replay.accuracies is not None:
+        text += f"   accuracy {replay.accuracies[frame]:.2f}"
     return text
 
 
 class _ProbabilityImage:
     """Paints P(class 1) straight into the frame's pixels inside the axes, in boundary.png's colour steps.
 
-    Each pixel's grid cell is worked out once, so a frame costs one table look-up: a tenth of what
-    matplotlib's `imshow` takes to resample and colour the same image.
+    The probability at each pixel is interpolated bilinearly between the four grid points around it, so the
+    colour steps have smooth edges rather than the grid's blocks.  Each pixel's neighbours and shares are
+    worked out once, and a frame interpolates separably (along the grid's rows, then between them) and
+    looks its colours up in a table: a fraction of what matplotlib's `imshow` takes for the same image.
     """
 
     def __init__(self, axes, grid_shape, height: int):
@@ -93,18 +101,35 @@ class _ProbabilityImage:
         self.columns = slice(int(np.ceil(box.x0)) + 1, int(np.floor(box.x1)) - 1)
         self.rows = slice(height - int(np.floor(box.y1)) + 1, height - int(np.ceil(box.y0)) - 1)
         rows, columns = grid_shape
-        across = ((np.arange(self.columns.start, self.columns.stop) + 0.5 - box.x0) / box.width * columns)
-        up = ((height - np.arange(self.rows.start, self.rows.stop) - 0.5 - box.y0) / box.height * rows)
-        self.cells = (np.clip(up.astype(int), 0, rows - 1)[:, None] * columns
-                      + np.clip(across.astype(int), 0, columns - 1)[None, :])
+        # Each pixel centre's place on the grid, whose first and last points lie on the axes' edges.
+        across = (np.arange(self.columns.start, self.columns.stop) + 0.5 - box.x0) / box.width * (columns - 1)
+        up = (height - np.arange(self.rows.start, self.rows.stop) - 0.5 - box.y0) / box.height * (rows - 1)
+        self.grid_shape = (rows, columns)
+        self.left = np.clip(np.floor(across).astype(int), 0, columns - 2)
+        self.below = np.clip(np.floor(up).astype(int), 0, rows - 2)
+        self.right, self.above = self.left + 1, self.below + 1
+        self.right_share = np.clip(across - self.left, 0.0, 1.0).astype(np.float32)[None, :]
+        self.up_share = np.clip(up - self.below, 0.0, 1.0).astype(np.float32)[:, None]
         colours = pyplot().get_cmap("RdBu_r", BOUNDARY_LEVELS)(np.arange(BOUNDARY_LEVELS))[:, :3]
         self.colours = np.round((IMAGE_ALPHA * colours + (1 - IMAGE_ALPHA)) * 255).astype(np.uint8)  # on white
 
     def paint(self, pixels, probability) -> None:
         import numpy as np
 
-        steps = np.clip((probability * BOUNDARY_LEVELS).astype(int), 0, BOUNDARY_LEVELS - 1)
-        pixels[self.rows, self.columns, :3] = self.colours[steps[self.cells]]
+        grid = np.asarray(probability, np.float32).reshape(self.grid_shape) * BOUNDARY_LEVELS
+        # Separably: along each grid row to the pixels' columns, then between rows to the pixels' rows.
+        left = grid[:, self.left]
+        across = grid[:, self.right]
+        across -= left
+        across *= self.right_share
+        across += left
+        smooth, upper = across[self.below], across[self.above]
+        upper -= smooth
+        upper *= self.up_share
+        smooth += upper  # in place throughout: a frame allocates only what it must
+        steps = smooth.astype(np.uint8)  # probabilities lie in 0..1, so these are 0..BOUNDARY_LEVELS
+        np.minimum(steps, BOUNDARY_LEVELS - 1, out=steps)
+        pixels[self.rows, self.columns, :3] = self.colours[steps]
 
 
 def _scene(run, axes):
@@ -170,8 +195,9 @@ def frames(run):
     plt = pyplot()
     replay = run.replay
     figure, axes = plt.subplots(figsize=FIGURE_INCHES, dpi=DPI)
-    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.9)
     changing = _scene(run, axes)
+    # Laid out once, around the tick labels and axis labels the scene has; the top strip holds the title.
+    figure.tight_layout(pad=0.5, rect=(0, 0, 1, 0.93))
     title = _Title(figure, axes)
     for artist in changing:
         artist.set_animated(True)
@@ -181,27 +207,31 @@ def frames(run):
     background = canvas.copy_from_bbox(figure.bbox)
     pixels = np.asarray(canvas.buffer_rgba())
     image = _ProbabilityImage(axes, replay.axes[0].shape, pixels.shape[0]) if replay.two_inputs else None
+    if image is not None:
+        # The 0.5 line: contourpy's lines (what `contour` computes) put into one collection made once,
+        # rather than a new contour set each frame.
+        from contourpy import contour_generator
+        from matplotlib.collections import LineCollection
+
+        grid_x, grid_y = replay.axes
+        boundary = axes.add_collection(LineCollection([], colors="black", linewidths=1.2, animated=True))
     try:
-        for epoch, outputs in zip(replay.epochs, replay.outputs):
+        for frame, outputs in enumerate(replay.outputs):
             canvas.restore_region(background)
-            boundary = None
             if image is not None:
-                grid_x, grid_y = replay.axes
                 probability = outputs[:, -1]
                 image.paint(pixels, probability)
                 if probability.min() < 0.5 < probability.max():
-                    boundary = axes.contour(grid_x, grid_y, probability.reshape(grid_x.shape), levels=[0.5],
-                                            colors="black", linewidths=1.2)
+                    boundary.set_segments(contour_generator(grid_x, grid_y, probability.reshape(grid_x.shape))
+                                          .lines(0.5))
                     axes.draw_artist(boundary)
             else:
                 changing[0].set_ydata(outputs[:, -1])
             for artist in changing:
                 axes.draw_artist(artist)
             picture = Image.fromarray(pixels[:, :, :3].copy())
-            title.write(picture, _title(run, epoch))
+            title.write(picture, _title(run, frame))
             yield picture
-            if boundary is not None:
-                boundary.remove()
     finally:
         plt.close(figure)
 

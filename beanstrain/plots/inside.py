@@ -12,7 +12,8 @@
 
 - `neurons.png`, the TensorFlow Playground's view: each unit's activation
   over the input plane (or along the input axis), a row of small panels per
-  layer, the output last.
+  layer, the output last; a sigmoid or softmax output as boundary.png draws
+  it (fixed 0..1 colours, the 0.5 line, the classes' colours).
 - `weights.png`: every weight and bias over the epochs, a panel per layer;
   a layer with more than `MAX_LINES` weights is shown as percentile bands.
 - `cost.png`, the course's cost lesson: for a one-input neuron (w and b), the
@@ -33,6 +34,7 @@ from beanstrain.trace import PERCENTILES
 MAX_LINES = 64  # a layer with more weights than this is drawn as bands
 COST_POINTS = 80  # per axis of the (w, b) plane
 PATH_COLOUR = "tab:red"
+PROBABILITIES = ("sigmoid", "softmax")  # output activations drawn as probabilities, on boundary.png's 0..1 scale
 
 
 def single_weight(weights) -> bool:
@@ -56,10 +58,16 @@ def plot_neurons(replay, dataset, path: Path) -> str:
     figure, panels = plt.subplots(rows, columns, figsize=(size[0] * columns + 1.2, size[1] * rows + 0.7),
                                   squeeze=False, gridspec_kw={"wspace": 0.12 if replay.two_inputs else 0.3,
                                                               "hspace": 0.3, "left": 0.09, "right": 0.9})
+    from beanstrain.plots.toy import CLASS_COLOURS
+
     for row, (layer, values) in enumerate(zip(replay.layers, replay.units)):
         low, high = float(values.min()), float(values.max())
         if high - low < 1e-9:
             low, high = low - 0.5, high + 0.5
+        # The output as a probability: boundary.png's fixed 0..1 colours and its 0.5 line, not the panel's range.
+        probability = row == rows - 1 and layer.activation in PROBABILITIES
+        if probability:
+            low, high = 0.0, 1.0
         shown = None
         for unit in range(columns):
             axes = panels[row][unit]
@@ -68,17 +76,30 @@ def plot_neurons(replay, dataset, path: Path) -> str:
                 continue
             if replay.two_inputs:
                 grid_x, grid_y = replay.axes
-                shown = axes.imshow(values[:, unit].reshape(grid_x.shape), origin="lower", cmap="viridis",
-                                    vmin=low, vmax=high, aspect="auto", interpolation="nearest",
-                                    extent=(grid_x.min(), grid_x.max(), grid_y.min(), grid_y.max()))
+                extent = (grid_x.min(), grid_x.max(), grid_y.min(), grid_y.max())
+                plane = values[:, unit].reshape(grid_x.shape)
+                if probability:
+                    shown = axes.imshow(plane, origin="lower", cmap=pyplot().get_cmap("RdBu_r", 10), vmin=0, vmax=1,
+                                        alpha=0.75, aspect="auto", interpolation="nearest", extent=extent)
+                    if plane.min() < 0.5 < plane.max():
+                        axes.contour(grid_x, grid_y, plane, levels=[0.5], colors="black", linewidths=1)
+                else:
+                    shown = axes.imshow(plane, origin="lower", cmap="viridis", vmin=low, vmax=high, aspect="auto",
+                                        interpolation="nearest", extent=extent)
                 if row == rows - 1:
                     labels = dataset.y_train.argmax(axis=1) if dataset.y_train.ndim > 1 else dataset.y_train
-                    axes.scatter(*dataset.x_train.T, c=np.where(labels.round() == 1, "tab:red", "white"),
-                                 s=4, linewidths=0)
+                    labels = np.asarray(labels).round().astype(int)
+                    palette = list(CLASS_COLOURS) + [f"C{index}" for index in range(2, 10)]
+                    axes.scatter(*dataset.x_train.T, c=[palette[label % len(palette)] for label in labels],
+                                 s=5, edgecolors="black", linewidths=0.2)
+                axes.set_xlim(extent[:2])
+                axes.set_ylim(extent[2:])
                 axes.set_xticks([])
                 axes.set_yticks([])
             else:
                 axes.plot(replay.axes[0], values[:, unit], c="tab:purple", linewidth=1.5)
+                if probability:
+                    axes.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
                 axes.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
                 axes.tick_params(labelsize=6)
                 axes.grid(alpha=0.3)
@@ -119,16 +140,33 @@ def plot_weights(trace, dataset_name: str, path: Path) -> str:
                               if count <= 12 else None)
             if count <= 12:
                 axes.legend(fontsize=6, loc="best", ncol=2)
-        axes.set_xscale("symlog", linthresh=1)
-        axes.set_xlim(0, max(1, epochs[-1]))
-        axes.set_title(f"{layer}: {count} weights" + (" (percentile bands)" if count > MAX_LINES else
-                                                       " (dashed: biases)"), fontsize=9)
+        # Linear up to the first snapshot after the start (an epoch, or a step's fraction of one), log beyond.
+        axes.set_xscale("symlog", linthresh=min(1.0, float(epochs[1])) if len(epochs) > 1 else 1.0)
+        axes.set_xlim(0, max(float(epochs[1]) if len(epochs) > 1 else 1.0, float(epochs[-1])))
+        biases = sum(value.shape[1] for index, value in zip(indices, values) if trace.names[index].endswith("bias"))
+        axes.set_title(_weights_title(layer, count - biases, biases), fontsize=9)
         axes.set_xlabel("epoch (log scale)")
         axes.grid(alpha=0.3)
     for axes in panels.flat[len(groups):]:
         axes.axis("off")
     figure.suptitle(f"{dataset_name}: weights during training", fontsize=10)
     return save_figure(figure, path)
+
+
+def _weights_title(layer: str, weights: int, biases: int) -> str:
+    """The panel's title: how many weights and biases the layer has, each word singular or plural as it counts.
+
+    >>> _weights_title("output", 1, 0), _weights_title("output", 1, 1)
+    ('output: 1 weight', 'output: 1 weight, 1 bias (dashed)')
+    >>> _weights_title("hidden layer 1", 900, 30)
+    'hidden layer 1: 900 weights, 30 biases (percentile bands)'
+    """
+    text = f"{layer}: {weights} weight{'' if weights == 1 else 's'}"
+    if biases:
+        text += f", {biases} bias{'' if biases == 1 else 'es'}"
+    if weights + biases > MAX_LINES:
+        return text + " (percentile bands)"
+    return text + (" (dashed)" if biases else "")
 
 
 def _layer_groups(names: list[str], layer_names: list[str]) -> list[tuple[str, list[int]]]:
@@ -214,7 +252,7 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
         ws = _span(path_w)
         curve = loss_over_weights(model, x, y, run.loss_name, ws, None)
         steps = loss_over_weights(model, x, y, run.loss_name, path_w, None)
-        figure, axes = plt.subplots(figsize=(6.5, 4.5))
+        figure, (axes, walk) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": (1.1, 1)})
         axes.plot(ws, curve, color="tab:blue", linewidth=2, label="loss")
         axes.plot(path_w, steps, "o-", color=PATH_COLOUR, markersize=3, linewidth=1, label="training path")
         _ends(axes, path_w, steps)
@@ -223,6 +261,10 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
         axes.set_title(f"{name}: the loss over w, and the steps training took", fontsize=10)
         axes.legend(fontsize=8)
         axes.grid(alpha=0.3)
+        _walk(walk, trace, path_w)
+        rule = _rule(run.recipe)
+        if rule:
+            figure.suptitle(rule, fontsize=10)
         return save_figure(figure, path)
     path_b = trace.weight(1).reshape(-1)
     grid_w, grid_b = np.meshgrid(_span(path_w), _span(path_b))
@@ -249,6 +291,32 @@ def plot_cost(run, x: np.ndarray, y: np.ndarray, path: Path) -> str:
     view.set_zlabel("loss")
     view.set_title("the same surface in 3-D", fontsize=10)
     return save_figure(figure, path)
+
+
+def _rule(recipe) -> str | None:
+    """The update rule and its settings in a few words: what tells the lessons' pictures apart."""
+    if recipe is None or not getattr(recipe, "optimizer", None):
+        return None
+    rate = f" {recipe.learning_rate:g}" if recipe.learning_rate is not None else ""
+    batch = "the whole set" if recipe.batch_size == 0 else f"{recipe.batch_size}"
+    return f"{recipe.name}: {recipe.optimizer}{rate}, batch {batch}"
+
+
+def _walk(axes, trace, path_w: np.ndarray) -> None:
+    """w against the optimizer step, up to a little after it settles: each rule's pace towards the best w."""
+    steps = np.asarray(trace.steps if trace.steps is not None else trace.epochs, np.float64)
+    unit = "optimizer step" if trace.steps is not None else "epoch"
+    reach = np.abs(path_w[-1] - path_w[0])
+    far = np.nonzero(np.abs(path_w - path_w[-1]) > 0.02 * max(reach, 1e-12))[0]
+    settled = steps[min(far[-1] + 1, len(steps) - 1)] if len(far) else steps[-1]
+    shown = steps <= max(2 * settled, steps[min(2, len(steps) - 1)])
+    axes.plot(steps[shown], path_w[shown], "o-", color=PATH_COLOUR, markersize=3, linewidth=1)
+    axes.axhline(path_w[-1], color="grey", linewidth=0.8, linestyle="--", label=f"final w = {path_w[-1]:.4f}")
+    axes.set_xlabel(unit)
+    axes.set_ylabel("w")
+    axes.set_title(f"w over the first {steps[shown][-1]:,.0f} {unit}s (of {steps[-1]:,.0f})", fontsize=10)
+    axes.legend(fontsize=8, loc="lower right")
+    axes.grid(alpha=0.3)
 
 
 def _ends(axes, first: np.ndarray, second: np.ndarray) -> None:

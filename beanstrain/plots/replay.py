@@ -89,9 +89,12 @@ class Replay:
     layers: list[DenseLayer]
     axes: tuple  # (xs,) for one input, (grid_x, grid_y) for two
     inputs: np.ndarray  # (points, features): the grid as the network takes it
-    epochs: list[int]  # the trace's snapshot epochs (empty without a trace)
+    epochs: list  # the trace's snapshot epochs, fractional inside an epoch (empty without a trace)
     outputs: np.ndarray  # (snapshots, points, output units): the output at each snapshot
     units: list[np.ndarray]  # each layer's output over the grid with the trained weights: (points, units)
+    steps: list[int] | None = None  # the trace's global optimizer step of each snapshot (None: not recorded)
+    losses: np.ndarray | None = None  # (snapshots,): the run's loss on the training data at each snapshot
+    accuracies: np.ndarray | None = None  # (snapshots,): its accuracy there, for classifiers
 
     @classmethod
     def of(cls, run) -> Replay | None:
@@ -105,8 +108,33 @@ class Replay:
         if trace is None or trace.summarize or not trace.epochs:
             return cls(layers, axes, inputs, [], np.zeros((0, *units[-1].shape)), units)
         outputs = np.stack([forward(layers, snapshot, inputs)[-1] for snapshot in trace.snapshots])
-        return cls(layers, axes, inputs, list(trace.epochs), outputs, units)
+        losses, accuracies = snapshot_figures(run, layers, trace.snapshots)
+        return cls(layers, axes, inputs, list(trace.epochs), outputs, units, trace.steps, losses, accuracies)
 
     @property
     def two_inputs(self) -> bool:
         return len(self.axes) == 2
+
+
+def snapshot_figures(run, layers: list[DenseLayer], snapshots) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The run's own loss (and accuracy) on the training points at each snapshot: what each frame draws.
+
+    One forward pass per snapshot over the training set and one call of the Keras loss over all of them."""
+    from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
+
+    dataset, loss_name = run.dataset, run.loss_name
+    if loss_name is None:
+        return None, None
+    x = dataset.x_train
+    y = np.asarray(encode_targets(dataset.y_train, dataset.task, loss_name, dataset.num_classes), np.float32)
+    y = y.reshape(len(x), -1)
+    predictions = np.stack([forward(layers, snapshot, x)[-1] for snapshot in snapshots]).astype(np.float32)
+    count, samples = predictions.shape[:2]
+    with np.errstate(all="ignore"):
+        targets = np.broadcast_to(y[None], (count, *y.shape)).reshape(count * samples, -1)
+        per_sample = make_loss(loss_name).call(targets, predictions.reshape(count * samples, -1))
+    losses = np.asarray(per_sample, np.float64).reshape(count, samples).mean(axis=1)
+    kind = accuracy_kind(dataset.task, loss_name)
+    if not kind:
+        return losses, None
+    return losses, np.array([count_correct(kind, y, prediction) / samples for prediction in predictions])
