@@ -44,7 +44,8 @@ def activate(name: str, values: np.ndarray) -> np.ndarray:
     if name == "linear":
         return values
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-values))
+        with np.errstate(over="ignore"):  # exp(-z) overflows to inf for a very negative z: the output is 0
+            return 1.0 / (1.0 + np.exp(-values))
     if name == "relu":
         return np.maximum(values, 0.0)
     if name == "tanh":
