@@ -362,7 +362,8 @@ def _train(run_dir: Path, session: Session, resume_from, quiet: bool, stream) ->
         raise unfinished
     from beanstrain.models import small_weights
 
-    summary = _summary(run_dir, recipe.name, session.device, session.engine, train_seconds, metrics, warnings)
+    figures_only = {split: metrics[split] for split in ("train", "test")}  # per class: in metrics.json
+    summary = _summary(run_dir, recipe.name, session.device, session.engine, train_seconds, figures_only, warnings)
     weights = small_weights(model)
     return summary if weights is None else {**summary, "weights": weights}
 
