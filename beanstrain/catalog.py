@@ -65,14 +65,8 @@ def run_folders(out: Path, recipe: str | None = None) -> list[Path]:
         if parent.is_dir():
             children = [path for path in parent.iterdir() if path.is_dir() and not path.name.startswith(".")
                         and not (path / SWEEP).is_file()]
-            folders += sorted(children, key=run_order, reverse=True)
+            folders += sorted(children, key=runs.run_order, reverse=True)
     return folders
-
-
-def run_order(run_dir: Path):
-    """The order runs were created in: the folder's timestamp, then its number."""
-    stamp, _, number = Path(run_dir).name.rpartition("-")
-    return (stamp, int(number) if number.isdigit() else 0, Path(run_dir).name)
 
 
 def read_row(run_dir: Path) -> RunRow:

@@ -212,7 +212,7 @@ def list_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dic
     parents = [out / recipe_name] if recipe_name else (sorted(out.iterdir()) if out.is_dir() else [])
     candidates = [run_dir for parent in parents if parent.is_dir() for run_dir in parent.iterdir()]
     runs = []
-    for run_dir in sorted(candidates, key=_run_order):
+    for run_dir in sorted(candidates, key=run_order):
         config_path = run_dir / CONFIG
         if run_dir.is_dir() and config_path.is_file():
             try:
@@ -222,9 +222,10 @@ def list_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dic
     return runs
 
 
-def _run_order(run_dir: Path):
-    stamp, _, number = run_dir.name.rpartition("-")
-    return (stamp, int(number) if number.isdigit() else 0)
+def run_order(run_dir: Path):
+    """The order runs were created in: the folder's timestamp, then its number (then its name)."""
+    stamp, _, number = Path(run_dir).name.rpartition("-")
+    return (stamp, int(number) if number.isdigit() else 0, Path(run_dir).name)
 
 
 def finished_runs(out: Path, recipe_name: str | None = None) -> list[tuple[Path, dict]]:
