@@ -12,14 +12,14 @@ them to what the chosen loss expects.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from beanstrain.devices import load_keras
+from beanstrain.engines.registry import ENGINES
+from beanstrain.engines.rules import RULES, make_rule
 from beanstrain.errors import UsageError, lookup
 from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION, TASKS
-
-if TYPE_CHECKING:  # imported where used, so the command line can list losses without NumPy
-    import numpy as np
 
 # Loss name -> (Keras loss class, tasks it fits).  The classes reduce to the
 # batch mean, as `compile(loss="mse")` does.
@@ -61,21 +61,16 @@ def optimizer_names(engine: str) -> dict:
     >>> sorted(optimizer_names("numpy")), sorted(optimizer_names("compiled"))
     (['rosenblatt', 'sgd', 'sign'], ['adam', 'rmsprop', 'sgd'])
     """
-    from beanstrain.engines import ENGINES
-    from beanstrain.engines.rules import RULES
-
     return RULES if engine in ENGINES and ENGINES[engine].optimizers == "rules" else OPTIMIZERS
 
 
 def check_optimizer(name: str, engine: str = "auto") -> None:
     """An optimizer the engine has; one line naming the engines that have it otherwise.
 
-    >>> check_optimizer("rosenblatt", "compiled")
+    >>> check_optimizer("rosenblatt", "compiled")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    beanstrain.errors.UsageError: optimizer 'rosenblatt' is an update rule of --engine numpy; the Keras engines take sgd, adam, rmsprop
+    beanstrain.errors.UsageError: optimizer 'rosenblatt' is an update rule of --engine numpy; the Keras engines take ...
     """
-    from beanstrain.engines import ENGINES
-
     names = optimizer_names(engine)
     if name in names:
         return
@@ -87,6 +82,21 @@ def check_optimizer(name: str, engine: str = "auto") -> None:
                          f"the Keras engines take {', '.join(OPTIMIZERS)}")
     raise UsageError(f"optimizer '{name}' is Keras's, for the Keras engines; --engine {engine} takes the "
                      f"update rules {', '.join(names)}")
+
+
+def engine_for_rule(requested: str, optimizer: str) -> str:
+    """`auto` with an update rule that only a hand-written engine has (`rosenblatt`, `sign`) means that
+    engine; anything else is left to `engines.choose_engine`.
+
+        >>> engine_for_rule("auto", "rosenblatt"), engine_for_rule("auto", "sgd"), engine_for_rule("fit", "sign")
+        ('numpy', 'auto', 'fit')
+    """
+    if requested != "auto":
+        return requested
+    having = [name for name in ENGINES if optimizer in optimizer_names(name)]
+    if having and all(ENGINES[name].optimizers == "rules" for name in having):
+        return having[0]
+    return requested
 
 
 def check_learning_rate(rate) -> None:
@@ -104,8 +114,6 @@ def make_loss(name: str):
 def make_optimizer(name: str, learning_rate: float | None, engine: str = "auto"):
     """A Keras optimizer, or under an engine that takes rules, an `engines.rules.Rule`."""
     if optimizer_names(engine) is not OPTIMIZERS:
-        from beanstrain.engines.rules import make_rule
-
         return make_rule(name, learning_rate)
     keras = load_keras()
     optimizer_class = getattr(keras.optimizers, lookup("optimizer", name, OPTIMIZERS))
@@ -146,8 +154,6 @@ def count_correct(accuracy: str | None, y_true: np.ndarray, y_pred: np.ndarray) 
     >>> count_correct("sparse", np.array([2.0, 0.0]), np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
     2
     """
-    import numpy as np
-
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if accuracy is None:
         return 0
@@ -167,8 +173,6 @@ def encode_targets(y: np.ndarray, task: str, loss: str, num_classes: int) -> np.
     output unit; multiclass targets are one-hot except for the sparse loss,
     which wants class numbers.
     """
-    import numpy as np
-
     if task != MULTICLASS:
         return y.astype(np.float32).reshape(len(y), 1)
     labels = y.argmax(axis=1) if y.ndim == 2 else y.astype(np.int64)

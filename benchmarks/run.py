@@ -134,7 +134,8 @@ import tensorflow as tf
 from beanstrain.data import load_dataset
 from beanstrain.models import build_model
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
-from beanstrain.engines import TrainData, make_trainer
+from beanstrain.engines import TrainData
+from beanstrain.engines.build import make_trainer
 from beanstrain.engines.order import epoch_permutation
 
 if spec.get("inter_op"):
@@ -349,7 +350,8 @@ def lenet_comparison(repeat: int, out: str) -> list[str]:
              f"no validation split; medians of {repeat} alternating round(s)", ""]
     lines += _markdown(table)
     lines += ["",
-              f"TensorFlow's own oneDNN default on this CPU (TF_ENABLE_ONEDNN_OPTS unset): {tensorflow_default_onednn()}",
+              "TensorFlow's own oneDNN default on this CPU (TF_ENABLE_ONEDNN_OPTS unset): "
+              f"{tensorflow_default_onednn()}",
               "epoch s: from Keras's on_epoch_begin to on_epoch_end; later epochs: the median of epochs 2 on. "
               "whole fit s: the time around the course's model.fit, and beanstrain's train_seconds. "
               "fit - its epochs: that total less the sum of its epochs (set-up before the first epoch and the "
@@ -390,7 +392,8 @@ LENET_SETTINGS = (
     ("fit engine, 1 intra-op thread", {"feed": "engine", "intra_op": 1}),
     ("fit engine, TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD=1",
      {"feed": "engine", "env": {"TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD": "1"}}),
-    ("fit engine, TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1", {"feed": "engine", "env": {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "1"}}),
+    ("fit engine, TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1",
+     {"feed": "engine", "env": {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "1"}}),
     ("fit engine, ONEDNN_MAX_CPU_ISA=AVX2", {"feed": "engine", "env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}),
     ("fit engine, TF_SET_ONEDNN_FPMATH_MODE=BF16", {"feed": "engine", "env": {"TF_SET_ONEDNN_FPMATH_MODE": "BF16"}}),
     ("whole arrays per epoch, one fit call each", {"feed": "arrays per epoch"}),

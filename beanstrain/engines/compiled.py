@@ -13,7 +13,7 @@
     (['loss', 'accuracy'], 20)
 
 It trains the same Keras model with the same loss and optimizer objects as
-Keras `fit` and reports the same per-epoch figures (the batch-size-weighted
+Keras `fit` and reports the same per-epoch metrics (the batch-size-weighted
 mean training loss and accuracy seen during the epoch, as `fit` reports
 them, then loss and accuracy on the held-out set at the epoch's end).  The
 function is XLA-compiled and called once per chunk of epochs, so progress
@@ -26,12 +26,12 @@ takes exactly the same steps.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from beanstrain.devices import load_tensorflow
-from beanstrain.engines import History, TrainData, history_columns
 from beanstrain.engines.keras_state import KerasTrainer
 from beanstrain.engines.order import epoch_permutation_tf
+from beanstrain.engines.protocol import History, TrainData, history_columns
 
 # A chunk of epochs should take about this long, so progress moves and an
 # interrupt is honoured quickly, while the per-call overhead stays negligible.

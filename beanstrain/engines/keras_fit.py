@@ -24,14 +24,14 @@ last epoch ends.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from beanstrain.devices import load_keras, load_tensorflow
-from beanstrain.engines import History, TrainData, history_columns
 from beanstrain.engines.keras_state import KerasTrainer
 from beanstrain.engines.order import epoch_permutation_tf
+from beanstrain.engines.protocol import History, TrainData, history_columns
 
 
 class FitTrainer(KerasTrainer):

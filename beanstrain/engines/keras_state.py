@@ -1,7 +1,8 @@
 """What the two Keras engines share: their state as NumPy arrays, and weight snapshots.
 
     >>> import numpy as np
-    >>> from beanstrain.engines import TrainData, make_trainer
+    >>> from beanstrain.engines import TrainData
+    >>> from beanstrain.engines.build import make_trainer
     >>> from beanstrain.models import build_model
     >>> from beanstrain.objectives import make_loss, make_optimizer
     >>> model = build_model("hidden2", input_shape=(2,), task="binary", num_classes=2)
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from beanstrain.engines import EngineState
+from beanstrain.engines.protocol import EngineState
 from beanstrain.errors import RunError
 
 
@@ -28,7 +29,7 @@ class KerasTrainer:
 
     def __init__(self, model, optimizer, snapshot_epochs=()):
         self.model, self.optimizer = model, optimizer
-        self.snapshot_epochs = tuple(sorted(set(int(epoch) for epoch in snapshot_epochs)))
+        self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
 
     def get_state(self) -> EngineState:

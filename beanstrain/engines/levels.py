@@ -32,13 +32,14 @@ test set after each epoch.  The levels are part of the trainer's state
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
-from beanstrain.engines import EngineState, History, TrainData, history_columns
+from beanstrain.engines.protocol import EngineState, History, TrainData, history_columns
 from beanstrain.errors import RunError, UsageError, lookup
+from beanstrain.objectives import count_correct
 
 GMIN, GMAX = -1.0, 1.0
 # The course's A: how far the potentiation and depression curves bend away from the straight line.
@@ -162,7 +163,7 @@ class LevelsTrainer:
         self.loss_fn, self.accuracy = loss_fn, accuracy
         self.held_out = (data.held_out_x, data.held_out_y) if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
-        self.snapshot_epochs = tuple(sorted(set(int(epoch) for epoch in snapshot_epochs)))
+        self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
         self.up, self.down = settings.grids()
         shapes = [weight.shape for weight in self.model.get_weights()]
@@ -189,7 +190,7 @@ class LevelsTrainer:
             row = list(rows[-1])
             if math.isfinite(row[0]):
                 self.step_levels(before)
-                row += self.held_out_figures()
+                row += self.held_out_metrics()
             else:
                 row += [math.nan] * (len(self.columns) - len(row))
             history.rows.append(row)
@@ -209,16 +210,14 @@ class LevelsTrainer:
             new_weights.append(stepped_values(self.levels[index], old, new, self.up, self.down).astype(old.dtype))
         self.model.set_weights(new_weights)
 
-    def held_out_figures(self) -> list[float]:
+    def held_out_metrics(self) -> list[float]:
         if self.held_out is None:
             return []
-        from beanstrain.objectives import count_correct
-
         x, y = self.held_out
         outputs = np.concatenate([self.model(x[start:start + EVAL_SLICE], training=False).numpy()
                                   for start in range(0, len(x), EVAL_SLICE)])
-        figures = [float(self.loss_fn(y, outputs))]
-        return figures + ([count_correct(self.accuracy, y, outputs) / len(y)] if self.accuracy else [])
+        metrics = [float(self.loss_fn(y, outputs))]
+        return metrics + ([count_correct(self.accuracy, y, outputs) / len(y)] if self.accuracy else [])
 
     def get_state(self) -> EngineState:
         state = self.inner.get_state()

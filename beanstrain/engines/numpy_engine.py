@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from beanstrain.devices import load_keras
-from beanstrain.engines import EngineState, History, TrainData, history_columns
 from beanstrain.engines.numpy_net import KERAS_LOSSES, Network, read_layers
 from beanstrain.engines.order import epoch_permutation
+from beanstrain.engines.protocol import EngineState, History, TrainData, history_columns
 from beanstrain.errors import RunError, UsageError
+from beanstrain.objectives import count_correct
 
 # A chunk of epochs takes about this long, so progress moves and an interrupt is honoured quickly.
 CHUNK_SECONDS = 0.5
@@ -68,7 +69,7 @@ class NumpyTrainer:
         self.held_out = (np.asarray(data.held_out_x, np.float32), np.asarray(data.held_out_y, np.float32)) \
             if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
-        self.snapshot_epochs = tuple(sorted(set(int(epoch) for epoch in snapshot_epochs)))
+        self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
         # Steps to snapshot after (global step numbers); None: snapshots at `snapshot_epochs` instead.
         self.snapshot_steps = None if snapshot_steps is None else frozenset(int(step) for step in snapshot_steps)
@@ -92,11 +93,9 @@ class NumpyTrainer:
                 self.snapshots[step] = [weight.copy() for weight in weights]
         self.steps = step
         # The activation again, elementwise or row by row: the very predictions each step made.
-        return self._figures(y, network.activate_output(logits), logits)
+        return self._metrics(y, network.activate_output(logits), logits)
 
-    def _figures(self, y, predictions, logits) -> list[float]:
-        from beanstrain.objectives import count_correct
-
+    def _metrics(self, y, predictions, logits) -> list[float]:
         values = [float(self.network.sample_losses(y, predictions, logits).mean())]
         if self.accuracy:
             values.append(count_correct(self.accuracy, y, predictions) / len(y))
@@ -105,7 +104,7 @@ class NumpyTrainer:
     def _evaluate(self) -> list[float]:
         x, y = self.held_out
         outputs, z = self.network.forward(self.weights, x)
-        return self._figures(y, outputs[-1], z)
+        return self._metrics(y, outputs[-1], z)
 
     def _snapshot(self, epoch: int) -> None:
         if self.snapshot_steps is not None:

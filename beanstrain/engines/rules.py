@@ -21,8 +21,10 @@ line lists the rules without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+
+import numpy as np
 
 from beanstrain.errors import lookup
 
@@ -40,15 +42,13 @@ def descend(weight, gradient, rate) -> None:
 
 def fixed_step(weight, gradient, rate) -> None:
     """The course's 固定步长 (fixed step): `w -= step * sign(gradient)`, however steep the cost is."""
-    import numpy as np
-
     weight -= rate * np.sign(gradient)
 
 
 @dataclass(frozen=True)
 class RuleEntry:
     step: Callable  # (weight, gradient, rate) -> None, in place
-    summary: str  # one line for --help and the README
+    summary: str  # one line for --help and docs/engines.md
     # True: the backward pass starts from the error y_pred - y at the output unit, whatever the loss.
     perceptron_error: bool = False
 
@@ -87,8 +87,6 @@ class Rule:
             step(weight, gradient, rate)
 
     def __post_init__(self):
-        import numpy as np
-
         self._rate = np.float32(self.learning_rate)  # a float32 step, as Keras's variables hold it
 
 

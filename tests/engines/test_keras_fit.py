@@ -14,7 +14,8 @@ import pytest
 
 from beanstrain.data import generate
 from beanstrain.devices import load_keras
-from beanstrain.engines import TrainData, make_trainer
+from beanstrain.engines import TrainData
+from beanstrain.engines.build import make_trainer
 from beanstrain.engines.keras_fit import FitTrainer
 from beanstrain.engines.order import epoch_permutation
 from beanstrain.models import build_model

@@ -11,15 +11,16 @@ import math
 
 import numpy as np
 import pytest
+from mnist_files import blob_splits, write_npz
+from run_folders import config_of, only_run
 
 from beanstrain.checkpoints import capture, read_checkpoint, restore, write_checkpoint
-from beanstrain.engines import EngineState, TrainData, make_trainer
+from beanstrain.engines import EngineState, TrainData
+from beanstrain.engines.build import make_trainer
 from beanstrain.engines.levels import LevelSettings, grid, initial_levels, step
 from beanstrain.errors import RunError
 from beanstrain.models import build_model
 from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
-from mnist_files import blob_splits, write_npz
-from run_folders import config_of, only_run
 
 GMIN, GMAX, A = -1.0, 1.0, 0.8
 COURSE_CURVES = {
@@ -77,7 +78,8 @@ def levels_trainer(data, mapping, engine="fit", seed=3, level_seed=3):
     model = build_model("dense128-nobias", (28, 28, 1), "multiclass", 10)
     loss = "sparse_categorical_crossentropy"
     return make_trainer(engine, model, make_loss(loss), make_optimizer("sgd", None), data, 32, seed, "sparse",
-                        make_accuracy_metric("multiclass", loss), levels=LevelSettings(100, mapping, GENTLE, level_seed))
+                        make_accuracy_metric("multiclass", loss),
+                        levels=LevelSettings(100, mapping, GENTLE, level_seed))
 
 
 @pytest.mark.parametrize("mapping, engine", [("linear", "compiled"), ("ltp", "fit"), ("ltp-ltd", "fit")])
