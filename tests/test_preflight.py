@@ -12,15 +12,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from mnist_files import isolate_image_data
 
-from beanstrain import data, session
-from beanstrain.data import FEATURE_VECTORS, draw_bytes, list_datasets, load_dataset, locate
-from beanstrain.data import memory
+from beanstrain import data, preparation
+from beanstrain.data import FEATURE_VECTORS, draw_bytes, list_datasets, load_dataset, loading, locate, memory
 from beanstrain.data.memory import available_memory, format_bytes
 from beanstrain.devices import shown_notices
 from beanstrain.models import NETWORKS
 from beanstrain.recipes import resolve_recipe
-from mnist_files import isolate_image_data
 
 
 @pytest.fixture
@@ -31,7 +30,8 @@ def no_data_read(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise AssertionError("data was read before the check")
 
-    for module, name in ((data, "generate"), (data, "load_dataset"), (session, "load_dataset"),
+    for module, name in ((data, "generate"), (data, "load_dataset"), (loading, "generate"),
+                         (loading, "load_dataset"), (loading, "load_images"), (preparation, "load_dataset"),
                          (locate, "load_images"), (locate, "find_images"), (locate, "keras_download")):
         monkeypatch.setattr(module, name, explode)
 
@@ -152,7 +152,7 @@ def test_memory_error_while_loading_data_is_one_line_exit_1(invoke, tmp_path, mo
     def out_of_memory(*args, **kwargs):
         raise _ArrayMemoryError((2_000_000_000, 2), np.dtype("float64"))
 
-    monkeypatch.setattr(session, "load_dataset", out_of_memory)
+    monkeypatch.setattr(preparation, "load_dataset", out_of_memory)
     result = invoke("fit", "beans4-hidden2", "--epochs", "2", "--out", tmp_path / "runs", "--quiet", exit_code=1)
     assert result.output.strip() == (f"Error: out of memory: {NUMPY_MESSAGE}; use fewer --samples or a smaller "
                                      "--batch-size")
@@ -187,7 +187,7 @@ def test_an_ordinary_bug_still_shows_its_traceback(runner, tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(session, "load_dataset", broken)
+    monkeypatch.setattr(preparation, "load_dataset", broken)
     result = runner.invoke(cli, ["fit", "beans4-hidden2", "--out", str(tmp_path / "runs"), "--quiet"])
     assert isinstance(result.exception, ZeroDivisionError)
 

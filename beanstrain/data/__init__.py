@@ -1,212 +1,34 @@
-"""Every dataset beanstrain trains on, in one registry: the course's generated sets and the image sets.
+"""The datasets: the registry of every set, the course's formulas, and loading them as arrays.
 
-    >>> get_dataset("beans4").task, get_dataset("mnist").kind
-    ('binary', 'image')
-    >>> sorted(list_datasets("image"))
-    ['fashion-mnist', 'mnist']
-    >>> data = load_dataset("beans4", samples=100, noise=0.0, seed=0)
-    >>> data.x_train.shape, data.task
-    ((100, 2), 'binary')
+    registry.py   DATASETS, get_dataset, list_datasets: which sets exist and what each gives a network
+    toy.py        the course's generated sets, one formula each
+    loading.py    load_dataset, generate: a set as train and test arrays, reproducible from the seed
+    locate.py, formats.py, digits.py, memory.py   MNIST-format files, drawn digits, memory checks
 
-A generated set (`ToySet`) is a formula in `beanstrain.data.toy`; its test
-data is a fresh draw of the same size from the same generator, seeded from
-the run's seed, so train and test never share points.  An image set
-(`ImageSet`) is read from MNIST-format files by `beanstrain.data.locate`;
-this module only scales its pixels.  A new dataset is an entry in
-`DATASETS`.
-
-Each entry says what it gives a network (`gives`), so a network that cannot
-take it is refused before any data is read, and a generated set says what
-drawing it costs (`draw_bytes`, bytes per sample), so a draw that cannot fit
-in memory is refused too:
-
-    >>> get_dataset("beans4").gives, get_dataset("mnist").gives
-    (('feature vectors',), ('784-vectors', '28x28 images'))
-    >>> draw_bytes("beans4", samples=1_000_000)
-    54000000
+This package only re-exports; each name lives in the module above.
 """
 
-from __future__ import annotations
+from beanstrain.data.loading import (
+    TEST_STREAM,
+    TRAIN_STREAM,
+    Dataset,
+    check_samples,
+    draw_bytes,
+    generate,
+    load_dataset,
+)
+from beanstrain.data.registry import (
+    DATASETS,
+    FEATURE_VECTORS,
+    IMAGES,
+    PIXEL_VECTORS,
+    ImageSet,
+    ToySet,
+    get_dataset,
+    is_image_dataset,
+    list_datasets,
+)
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar
-
-import numpy as np
-
-from beanstrain.data import toy
-from beanstrain.errors import UsageError, lookup
-from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION
-
-# What a dataset gives a network; each network takes one of these (models.Network.takes).
-FEATURE_VECTORS = "feature vectors"  # a few numbers per sample: the generated sets
-PIXEL_VECTORS = "784-vectors"  # an image's 28x28 pixels in one row
-IMAGES = "28x28 images"  # an image as it is, (28, 28, 1)
-
-# Seed streams: the train draw and the test draw of a generated set must be
-# independent but both follow from the one --seed the user gives.
-TRAIN_STREAM, TEST_STREAM = 0, 1
-
-
-@dataclass(frozen=True)
-class ToySet:
-    """A generated dataset: its formula `(samples, rng, noise) -> (x, y)`, its task and its size."""
-
-    kind: ClassVar[str] = "toy"
-    generate: Callable[[int, np.random.Generator, float], tuple[np.ndarray, np.ndarray]]
-    task: str
-    summary: str
-    # Peak bytes per sample that `load_dataset` needs: the train draw kept as float32 while the test
-    # draw makes its float64 intermediates.  Measured with tracemalloc; tests/test_preflight.py
-    # checks every figure against a real draw.
-    draw_bytes: int
-    default_samples: int = 100
-    num_classes: int = 2
-    gives: tuple[str, ...] = (FEATURE_VECTORS,)
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """An MNIST-format image set: what it is and where copies of it live."""
-
-    kind: ClassVar[str] = "image"
-    task: ClassVar[str] = MULTICLASS
-    num_classes: ClassVar[int] = 10
-    name: str
-    summary: str
-    class_names: tuple[str, ...]
-    keras_file: str  # its name in Keras's cache: an .npz file or a folder of gzipped IDX files
-    system_dirs: tuple[str, ...] = ()
-    gives: tuple[str, ...] = (PIXEL_VECTORS, IMAGES)  # what a network can take from it
-
-
-DATASETS: dict[str, ToySet | ImageSet] = {
-    "beans1": ToySet(toy.beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise", draw_bytes=32),
-    "beans2": ToySet(toy.beans2, REGRESSION, "1-D regression: toxicity = 0.7*size + 0.5 + noise", draw_bytes=40),
-    "beans0": ToySet(toy.beans0, BINARY, "1-D binary: toxic above one size threshold", draw_bytes=49),
-    "beans3": ToySet(toy.beans3, BINARY, "1-D binary: toxic inside a band of sizes (needs a hidden layer)", draw_bytes=49),
-    "beans7": ToySet(toy.beans7, BINARY, "2-D binary: classes split by a straight line", draw_bytes=53),
-    "beans4": ToySet(toy.beans4, BINARY, "2-D binary: toxic inside a disc (needs 2 hidden units)", draw_bytes=54),
-    "spiral": ToySet(toy.spiral, BINARY, "2-D binary: two interleaved spirals", draw_bytes=92),
-    "circle": ToySet(toy.circle, BINARY, "2-D binary: a disc inside a ring", draw_bytes=108),
-    "xor": ToySet(toy.xor, BINARY, "2-D binary: Playground XOR of the quadrants", draw_bytes=64),
-    "gauss": ToySet(toy.gauss, BINARY, "2-D binary: two Gaussian clouds", draw_bytes=64),
-    "gender": ToySet(toy.gender, MULTICLASS, "3 features (weight, height, age) -> 2 classes, one-hot", draw_bytes=88,
-                     default_samples=1000),
-    "mnist": ImageSet(
-        name="mnist",
-        summary="28x28 grey handwritten digits, 60,000 train / 10,000 test",
-        class_names=tuple(str(digit) for digit in range(10)),
-        keras_file="mnist.npz",
-    ),
-    "fashion-mnist": ImageSet(
-        name="fashion-mnist",
-        summary="28x28 grey photos of clothes in 10 classes, 60,000 train / 10,000 test",
-        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        keras_file="fashion-mnist",
-        system_dirs=("/usr/share/datasets/fashion-mnist",),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Train and test arrays ready for a network, and what kind of task they are."""
-
-    name: str
-    task: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    source: str = "generated"
-    class_names: tuple[str, ...] = ()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def is_image(self) -> bool:
-        return self.x_train.ndim == 4
-
-
-def list_datasets(kind: str | None = None) -> dict[str, ToySet | ImageSet]:
-    """Every dataset (of one kind, "toy" or "image", when given) by name, without reading any data."""
-    return {name: entry for name, entry in DATASETS.items() if kind in (None, entry.kind)}
-
-
-def get_dataset(name: str, kind: str | None = None) -> ToySet | ImageSet:
-    """The registry entry of `name`, or a `UsageError` naming the closest one (of that kind)."""
-    return lookup("dataset", name, list_datasets(kind))
-
-
-def is_image_dataset(name: str) -> bool:
-    return name in list_datasets("image")
-
-
-def generate(name: str, samples: int, noise: float, seed: int, stream: int = TRAIN_STREAM):
-    """One draw of a generated set: `(x, y)` float32, reproducible from `(seed, stream)`.
-
-    >>> x, y = generate("spiral", samples=200, noise=0.0, seed=7)
-    >>> x.shape, y.shape, float(y.mean())
-    ((200, 2), (200,), 0.5)
-    """
-    entry = get_dataset(name, "toy")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, stream]))
-    return entry.generate(samples, rng, noise)
-
-
-def load_dataset(name: str, samples: int | None = None, noise: float = 0.0, seed: int = 0,
-                 data_path: str | None = None) -> Dataset:
-    """Train and test splits of any registered dataset, as float32 arrays.
-
-    Image pixels are scaled to [0, 1] and given a channel axis, (N, 28, 28, 1);
-    networks that want 784-vectors flatten them themselves.
-    """
-    entry = get_dataset(name)
-    if entry.kind == "image":
-        return _load_image_dataset(entry, data_path)
-    samples = samples or entry.default_samples
-    x_train, y_train = generate(name, samples, noise, seed, TRAIN_STREAM)
-    x_test, y_test = generate(name, samples, noise, seed, TEST_STREAM)
-    return Dataset(name, entry.task, x_train, y_train, x_test, y_test, entry.num_classes)
-
-
-def _scale_images(images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
-    return images.astype(np.float32)[..., None]
-
-
-def _load_image_dataset(entry: ImageSet, data_path: str | None) -> Dataset:
-    from beanstrain.data.locate import load_images
-
-    images = load_images(entry.name, data_path)
-    return Dataset(
-        entry.name, entry.task,
-        _scale_images(images.x_train), images.y_train.astype(np.int64),
-        _scale_images(images.x_test), images.y_test.astype(np.int64),
-        num_classes=entry.num_classes, source=images.source, class_names=entry.class_names,
-    )
-
-
-def check_samples(name: str, samples: int | None) -> None:
-    """Refuse a sample count too small to give both classes a point, or too large to draw in memory."""
-    from beanstrain.data.memory import available_memory, format_bytes
-
-    if samples is None or is_image_dataset(name):
-        return
-    if samples < 4:
-        raise UsageError(f"--samples must be at least 4 for {name}, got {samples}")
-    needed, available = draw_bytes(name, samples), available_memory()
-    if available is not None and needed > available:
-        raise UsageError(f"--samples {samples} for {name} needs about {format_bytes(needed)} of memory to draw "
-                         f"its train and test sets, and this machine has {format_bytes(available)} available; "
-                         "use fewer --samples")
-
-
-def draw_bytes(name: str, samples: int) -> int:
-    """Bytes `load_dataset` needs at its peak to draw `samples` train and as many test points of a generated set."""
-    return samples * get_dataset(name, "toy").draw_bytes
+__all__ = ["DATASETS", "FEATURE_VECTORS", "IMAGES", "PIXEL_VECTORS", "TEST_STREAM", "TRAIN_STREAM", "Dataset",
+           "ImageSet", "ToySet", "check_samples", "draw_bytes", "generate", "get_dataset", "is_image_dataset",
+           "list_datasets", "load_dataset"]

@@ -115,7 +115,7 @@ def _reading(path: Path):
     try:
         with open(path, "rb") as probe:
             gzipped = probe.read(2) == GZIP_MAGIC  # the content decides, not the name
-        stream = gzip.open(path, "rb") if gzipped else open(path, "rb")
+        stream = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as error:
         raise RunError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:

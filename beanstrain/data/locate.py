@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain.data.formats import IDX_FILES, NPZ_KEYS, checked_split, count_images, idx_path, read_idx, read_npz
+from beanstrain.data.registry import get_dataset
 from beanstrain.errors import RunError, UsageError, first_line
 
 HOW_TO_PASS = "pass --data PATH (a .npz or a folder of the four IDX files)"
@@ -55,7 +56,6 @@ class ImageData:
 
 def _entry(name: str):
     """The registry's entry for an image set (`beanstrain.data.ImageSet`); other names are refused."""
-    from beanstrain.data import get_dataset  # the registry imports this module's loader late, too
 
     return get_dataset(name, "image")
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Where Linux says how much memory a new allocation can get without swapping or killing anything.
@@ -20,10 +21,9 @@ def available_memory() -> int | None:
     """Bytes this process can still allocate: MemAvailable, within any cgroup limit; None when unknown."""
     candidates = [_meminfo_available(), _cgroup_headroom()]
     if candidates[0] is None:
-        try:  # not Linux: the free physical pages, where the system reports them
+        # Not Linux: the free physical pages, where the system reports them.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
             candidates[0] = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            pass
     known = [value for value in candidates if value is not None and value > 0]
     return min(known) if known else None
 
@@ -33,7 +33,7 @@ def _meminfo_available() -> int | None:
         with open(MEMINFO, encoding="ascii") as stream:
             for line in stream:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # the figure is in kB
+                    return int(line.split()[1]) * 1024  # the number is in kB
     except (OSError, ValueError, IndexError):
         pass
     return None
