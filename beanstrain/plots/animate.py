@@ -29,8 +29,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from beanstrain import files
 from beanstrain.errors import UsageError, lookup
+from beanstrain.plots.figure import pyplot
+from beanstrain.plots.toy import CLASS_COLOURS
 
 FPS = 20  # GIF stores frame times in hundredths of a second: 20 fps is exactly 5 of them
 PAUSE_SECONDS = 2.0  # the last frame is held this long before the loop starts again
@@ -93,9 +97,6 @@ class _ProbabilityImage:
     """
 
     def __init__(self, axes, grid_shape, height: int):
-        import numpy as np
-
-        from beanstrain.plots import pyplot
 
         box = axes.get_window_extent()  # display pixels, origin at the bottom left
         self.columns = slice(int(np.ceil(box.x0)) + 1, int(np.floor(box.x1)) - 1)
@@ -114,8 +115,6 @@ class _ProbabilityImage:
         self.colours = np.round((IMAGE_ALPHA * colours + (1 - IMAGE_ALPHA)) * 255).astype(np.uint8)  # on white
 
     def paint(self, pixels, probability) -> None:
-        import numpy as np
-
         grid = np.asarray(probability, np.float32).reshape(self.grid_shape) * BOUNDARY_LEVELS
         # Separably: along each grid row to the pixels' columns, then between rows to the pixels' rows.
         left = grid[:, self.left]
@@ -134,9 +133,6 @@ class _ProbabilityImage:
 
 def _scene(run, axes):
     """The parts of a frame that stay: the points, the axes' limits and labels; returns what changes."""
-    import numpy as np
-
-    from beanstrain.plots.toy import CLASS_COLOURS
 
     replay, dataset = run.replay, run.dataset
     x, y = dataset.x_train, dataset.y_train
@@ -187,10 +183,7 @@ def frames(run):
     Blitting: what stays (axes, ticks, labels) is drawn once; each frame restores it and draws only
     what changes: the image or the curve, the 0.5 line, the points over them; then the title.
     """
-    import numpy as np
     from PIL import Image
-
-    from beanstrain.plots import pyplot
 
     plt = pyplot()
     replay = run.replay
@@ -249,8 +242,6 @@ def write_gif(run, path: Path) -> str:
 
 def write_mp4(run, path: Path) -> str:
     """H.264 through ffmpeg, fed raw frames on its standard input; the pause is the last frame repeated."""
-    import numpy as np
-
     def encode(temporary: Path) -> None:
         process = None
         last = None

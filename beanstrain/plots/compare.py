@@ -1,4 +1,4 @@
-"""Several runs' figure per epoch on one axis, each line labelled by what sets the run apart.
+"""Several runs' metric per epoch on one axis, each line labelled by what sets the run apart.
 
     >>> import tempfile
     >>> from beanstrain.compare import ComparedRun
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.plots.figure import pyplot, save_figure
 
 # Beyond this many runs the legend goes below the axis, where it cannot hide a line.
 LEGEND_INSIDE = 4

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.plots.figure import pyplot, save_figure
 
 
 def plot_history(columns: list[str], rows: list[list[float]], path: Path, title: str, weight_trace=None,
@@ -29,7 +29,7 @@ def plot_history(columns: list[str], rows: list[list[float]], path: Path, title:
     panels = len(metrics) + (weight_trace is not None)
     figure, all_axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
     if weight_trace is not None:
-        from beanstrain.plots.inside import summary_bands
+        from beanstrain.plots.units import summary_bands
 
         summary_bands(all_axes[0][-1], weight_trace, list(layer_names))
     for axes, metric in zip(all_axes[0], metrics):

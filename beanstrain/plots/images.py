@@ -7,7 +7,7 @@
     'confusion.png'
 
 The pictures take the network's (N, 10) class probabilities for the test
-images, predicted once (the run's test figures come from the same pass)
+images, predicted once (the run's test metrics come from the same pass)
 and shared by every picture; which of them a run gets is
 `beanstrain.plots.PICTURES`'s.  The course's prediction picture puts each image beside a bar
 chart of its 10 probabilities, the predicted bar red and the true bar blue;
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.plots.figure import pyplot, save_figure
 
 SAMPLE_GRID = 5  # the course's 5x5 grid of training samples
 PAIRS_PER_ROW = 3  # image + bars pairs across one row of a prediction grid

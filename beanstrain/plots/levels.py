@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain.engines.levels import CURVES, GMAX, GMIN, get_mapping, grid
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.plots.figure import pyplot, save_figure
 
 CURVE_LABELS = {"linear": "linear", "potentiation": "potentiation (LTP)", "depression": "depression (LTD)"}
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from beanstrain.devices import load_keras
+from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
+
 GRID_POINTS_2D = 100  # per axis: the animation's image and the neurons' panels
 GRID_POINTS_1D = 300
 
@@ -53,8 +56,6 @@ def activate(name: str, values: np.ndarray) -> np.ndarray:
     if name == "softmax":
         shifted = np.exp(values - values.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
-    from beanstrain.devices import load_keras
-
     return np.asarray(load_keras().activations.get(name)(values))
 
 
@@ -109,7 +110,7 @@ class Replay:
         if trace is None or trace.summarize or not trace.epochs:
             return cls(layers, axes, inputs, [], np.zeros((0, *units[-1].shape)), units)
         outputs = np.stack([forward(layers, snapshot, inputs)[-1] for snapshot in trace.snapshots])
-        losses, accuracies = snapshot_figures(run, layers, trace.snapshots)
+        losses, accuracies = snapshot_metrics(run, layers, trace.snapshots)
         return cls(layers, axes, inputs, list(trace.epochs), outputs, units, trace.steps, losses, accuracies)
 
     @property
@@ -117,12 +118,10 @@ class Replay:
         return len(self.axes) == 2
 
 
-def snapshot_figures(run, layers: list[DenseLayer], snapshots) -> tuple[np.ndarray | None, np.ndarray | None]:
+def snapshot_metrics(run, layers: list[DenseLayer], snapshots) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The run's own loss (and accuracy) on the training points at each snapshot: what each frame draws.
 
     One forward pass per snapshot over the training set and one call of the Keras loss over all of them."""
-    from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
-
     dataset, loss_name = run.dataset, run.loss_name
     if loss_name is None:
         return None, None

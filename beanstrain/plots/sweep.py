@@ -11,7 +11,7 @@
 
 A setting is a trial's settings without its seed, so the spread of a
 setting's points is what the seed alone changes.  Trials that diverged or
-failed have no final figure; the left panel's caption counts them.
+failed have no final metric; the left panel's caption counts them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.compare import ComparedRun
+from beanstrain.plots.compare import draw_curves
+from beanstrain.plots.figure import pyplot, save_figure
+from beanstrain.runs import HISTORY, read_history
 
 SEED = "seed"
 
@@ -29,7 +32,8 @@ def setting_label(settings: dict, sweep: dict) -> str:
     """`learning_rate=0.05`: the keys the grid varies, but the seed; the recipe's name when only the seed varies.
 
     >>> setting_label({"learning_rate": 0.05, "epochs": 50, "seed": 3},
-    ...               {"recipe": "spiral-deep8", "grid": {"learning_rate": [0.05, 0.5], "epochs": [50], "seed": [3, 4]}})
+    ...               {"recipe": "spiral-deep8",
+    ...                "grid": {"learning_rate": [0.05, 0.5], "epochs": [50], "seed": [3, 4]}})
     'learning_rate=0.05'
     """
     grid = sweep.get("grid") or {key: [None, None] for key in settings}
@@ -96,11 +100,7 @@ def _draw_finals(axes, sweep: dict, trials: list[dict], labels: list[str], colou
 
 
 def _draw_curves(axes, sweep: dict, trials: list[dict], labels: list[str], metric: str) -> None:
-    """Each setting's held-out figure per epoch, averaged over its seeds, drawn as `beanstrain compare` draws runs."""
-    from beanstrain.compare import ComparedRun
-    from beanstrain.plots.compare import draw_curves
-    from beanstrain.runs import HISTORY, read_history
-
+    """Each setting's held-out metric per epoch, averaged over its seeds, drawn as `beanstrain compare` draws runs."""
     curves = {}
     for trial in trials:
         if not trial.get("test") or not trial.get("run_dir"):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain.data import Dataset
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.plots.figure import pyplot, save_figure
 from beanstrain.tasks import MULTICLASS, REGRESSION
 
 GRID_POINTS = 150  # per axis, for the decision boundary

@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from beanstrain.plots import pyplot, save_figure
+from beanstrain.objectives import make_loss
+from beanstrain.plots.figure import pyplot, save_figure
+from beanstrain.plots.replay import activate, dense_layers
+from beanstrain.plots.toy import CLASS_COLOURS
 from beanstrain.trace import PERCENTILES
 
 MAX_LINES = 64  # a layer with more weights than this is drawn as bands
@@ -58,8 +61,6 @@ def plot_neurons(replay, dataset, path: Path) -> str:
     figure, panels = plt.subplots(rows, columns, figsize=(size[0] * columns + 1.2, size[1] * rows + 0.7),
                                   squeeze=False, gridspec_kw={"wspace": 0.12 if replay.two_inputs else 0.3,
                                                               "hspace": 0.3, "left": 0.09, "right": 0.9})
-    from beanstrain.plots.toy import CLASS_COLOURS
-
     for row, (layer, values) in enumerate(zip(replay.layers, replay.units)):
         low, high = float(values.min()), float(values.max())
         if high - low < 1e-9:
@@ -224,9 +225,6 @@ def loss_over_weights(model, x: np.ndarray, y: np.ndarray, loss_name: str, w: np
     The network's own output activation and the run's own Keras loss give the values, so the point the
     training ended at has the loss the trained network has.
     """
-    from beanstrain.objectives import make_loss
-    from beanstrain.plots.replay import activate, dense_layers
-
     activation = dense_layers(model)[-1].activation
     flat_w = np.asarray(w, np.float64).reshape(-1, 1, 1)
     flat_b = 0.0 if b is None else np.asarray(b, np.float64).reshape(-1, 1, 1)

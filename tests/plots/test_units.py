@@ -10,8 +10,8 @@ from beanstrain.devices import load_keras
 from beanstrain.models import build_model
 from beanstrain.objectives import encode_targets, make_loss
 from beanstrain.plots import PICTURES, RunOutputs, draw_run_pictures, pyplot
-from beanstrain.plots.inside import loss_over_weights
 from beanstrain.plots.replay import dense_layers, forward
+from beanstrain.plots.units import loss_over_weights
 from beanstrain.recipes import list_recipes
 from beanstrain.trace import Trace, weight_names
 
@@ -107,7 +107,7 @@ def test_the_output_panel_is_a_probability_as_boundary_png_draws_it(monkeypatch,
     """A sigmoid output: fixed 0..1 RdBu colours, the 0.5 line, and the class colours of the other pictures."""
     from matplotlib.colors import to_rgba
 
-    from beanstrain.plots import inside
+    from beanstrain.plots import units as inside
     from beanstrain.plots.replay import Replay
     from beanstrain.plots.toy import CLASS_COLOURS
 
@@ -132,7 +132,7 @@ def test_the_output_panel_is_a_probability_as_boundary_png_draws_it(monkeypatch,
                                                ("neuron", "output: 1 weight, 1 bias (dashed)"),
                                                ("hidden2", "hidden layer 1: 2 weights, 2 biases (dashed)")])
 def test_weight_panels_count_weights_and_biases_apart(monkeypatch, tmp_path, model_name, title):
-    from beanstrain.plots import inside
+    from beanstrain.plots import units as inside
 
     dataset = load_dataset("beans1", samples=20, noise=0.0, seed=0)
     model = build_model(model_name, dataset.input_shape, dataset.task, dataset.num_classes)
