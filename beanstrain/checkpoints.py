@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import files
-from beanstrain.engines import EngineState
+from beanstrain.engines.protocol import EngineState
 from beanstrain.errors import RunError, first_line
+from beanstrain.listeners import Listener
 
 CHECKPOINT_INFO = "checkpoint.json"
 # Arrays files are named after their epoch, a second copy of one epoch with a number after it,
@@ -186,8 +187,10 @@ def remove_checkpoint(run_dir: Path) -> None:
     _remove_arrays(run_dir)
 
 
-class Keeper:
+class Keeper(Listener):
     """Holds the latest good training state in memory and writes it when asked (or when it is old).
+
+    A listener: after each chunk of epochs it takes the state (`on_chunk`).
 
     With `trace` (the run's `trace.Trace`), each checkpoint also carries the trace up to its epoch.
     """
@@ -210,6 +213,9 @@ class Keeper:
         self.latest = capture(self.trainer, epoch, rows, self.train_seconds(), self.trace)
         if time.monotonic() - self.last_written >= self.save_every:
             self.save()
+
+    def on_chunk(self, epoch: int, history) -> None:
+        self.take(epoch, history.rows)
 
     def train_seconds(self) -> float:
         return self.seconds_before + time.perf_counter() - self.started

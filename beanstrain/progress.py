@@ -18,6 +18,8 @@ from __future__ import annotations
 import sys
 import time
 
+from beanstrain.listeners import Listener
+
 
 def format_seconds(seconds: float) -> str:
     if seconds < 60:
@@ -26,14 +28,16 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def format_figures(figures: dict[str, float]) -> str:
+def format_metrics(metrics: dict[str, float]) -> str:
     parts = []
-    for name, value in figures.items():
+    for name, value in metrics.items():
         parts.append(f"{name} {value:.3f}" if "accuracy" in name else f"{name} {value:.4g}")
     return "  ".join(parts)
 
 
-class Progress:
+class Progress(Listener):
+    """A listener: the line after each chunk of epochs (`on_chunk`), a newline when training ends."""
+
     def __init__(self, total_epochs: int, stream=None, quiet: bool = False, start_epoch: int = 0):
         self.total = total_epochs
         self.stream = stream or sys.stderr
@@ -46,17 +50,17 @@ class Progress:
         self.width = 0
         self.updates = 0
 
-    def line(self, epoch: int, figures: dict[str, float]) -> str:
+    def line(self, epoch: int, metrics: dict[str, float]) -> str:
         elapsed = time.perf_counter() - self.started
         done = epoch - self.start_epoch
         digits = len(str(self.total))
-        text = f"epoch {epoch:>{digits}}/{self.total}  {format_figures(figures)}  {format_seconds(elapsed)}"
+        text = f"epoch {epoch:>{digits}}/{self.total}  {format_metrics(metrics)}  {format_seconds(elapsed)}"
         # The first update includes compiling and says nothing about the pace.
         if self.updates > 1 and done > 0 and epoch < self.total:
             text += f", ~{format_seconds(elapsed / done * (self.total - epoch))} left"
         return text
 
-    def update(self, epoch: int, figures: dict[str, float]) -> None:
+    def update(self, epoch: int, metrics: dict[str, float]) -> None:
         if self.quiet:
             return
         self.updates += 1
@@ -64,7 +68,7 @@ class Progress:
         if self.live:
             now = time.perf_counter()
             if finished or now - self.last_draw >= 0.1:
-                text = self.line(epoch, figures)
+                text = self.line(epoch, metrics)
                 self.stream.write("\r" + text.ljust(self.width))
                 self.width = len(text)
                 self.last_draw = now
@@ -73,10 +77,24 @@ class Progress:
         tenths = epoch * 10 // max(self.total, 1)
         if tenths > self.tenths_shown or finished:
             self.tenths_shown = tenths
-            self.stream.write(self.line(epoch, figures) + "\n")
+            self.stream.write(self.line(epoch, metrics) + "\n")
             self.stream.flush()
 
     def close(self) -> None:
         if self.live and not self.quiet and self.width:
             self.stream.write("\n")
             self.stream.flush()
+
+    def on_chunk(self, epoch: int, history) -> None:
+        self.update(epoch, history.last())
+
+    def on_end(self, history) -> None:
+        self.close()
+
+    def on_abort(self) -> None:
+        self.close()
+
+
+def echo(message: str, stream=None) -> None:
+    """One line for the person running the command, on stderr (stdout is kept for --json)."""
+    print(message, file=stream or sys.stderr, flush=True)

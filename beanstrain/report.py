@@ -18,21 +18,28 @@ pictures by relative paths: no network, no JavaScript, readable on a phone.
 Everything taken from a run is escaped by Jinja2's autoescaping (a recipe's
 description is user text).  Pictures are shown whatever their names, known
 ones first in a fixed order; an `.mp4` gets a `<video>` tag.  A run ends by
-writing its page (`page_when_done`), and a page that cannot be written is a
+writing its page (`write_page_after`), and a page that cannot be written is a
 warning line, never a failed run.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
+
+import numpy as np
 
 from beanstrain import catalog, files, runs
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.recipes import Recipe, fit_command, keeps_file, recipe_file
+from beanstrain.trace import read_trace
+
+T = TypeVar("T")
 
 PAGE, INDEX, TRACE = "report.html", "index.html", "trace.npz"
 IMAGE_SUFFIXES, VIDEO_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".webp", ".svg"), (".mp4", ".webm")
@@ -95,9 +102,6 @@ def final_weights(run_dir: Path) -> dict | None:
     Read by `trace.read_trace` (no pickles).  None when there is no trace; {"note": ...} when it
     cannot be shown (damaged, a summary of an image network's weights, or too many numbers).
     """
-    import numpy as np
-
-    from beanstrain.trace import read_trace
 
     path = Path(run_dir) / TRACE
     if path.is_file() and path.stat().st_size > TRACE_READ:
@@ -131,8 +135,6 @@ def reproduce_command(config: dict, run_dir: Path | None = None) -> str | None:
     """The `beanstrain fit` command that trains the run in `run_dir` (RUN_DIR when not given) again
     (`recipes.fit_words`); None when that needs the recipe file the run folder lacks (a run from before run
     folders kept one)."""
-    from beanstrain.recipes import Recipe, fit_command, keeps_file, recipe_file
-
     recipe = Recipe(**config["recipe"])
     if run_dir is not None and keeps_file(recipe) and not recipe_file(run_dir, recipe).is_file():
         return None
@@ -161,8 +163,8 @@ def run_context(run_dir: Path) -> dict:
         "description": recipe.get("description") or "", "course_result": recipe.get("course_result") or "",
         "command": command, "stopped": _stopped(run_dir, config, state), "settings": _settings(config, recipe),
         "versions": ", ".join(f"{name} {value}" for name, value in versions.items()),
-        "figures": [(split, _figure(figures, "loss"), _figure(figures, "accuracy"))
-                    for split in ("train", "test") if isinstance(figures := metrics.get(split), dict)],
+        "metrics": [(split, _metric_cell(split_metrics, "loss"), _metric_cell(split_metrics, "accuracy"))
+                    for split in ("train", "test") if isinstance(split_metrics := metrics.get(split), dict)],
         "per_class": _per_class(metrics, evaluation),
         "warnings": [str(line) for line in metrics.get("warnings") or [] if isinstance(metrics["warnings"], list)],
         "pictures": pictures(run_dir), "weights": final_weights(run_dir),
@@ -227,8 +229,8 @@ def _stopped(run_dir: Path, config: dict, state: str) -> dict | None:
     return {"why": why, "next": runs.resume_command(run_dir), "advice": None}
 
 
-def _figure(figures: dict, name: str) -> str:
-    value = figures.get(name)
+def _metric_cell(metrics: dict, name: str) -> str:
+    value = metrics.get(name)
     return f"{value:.4f}" if isinstance(value, (int, float)) else ""
 
 
@@ -286,7 +288,7 @@ def index_context(out: Path) -> dict:
             "run": run_dir.name, "recipe": row.recipe, "state": row.state, "problem": row.problem,
             "href": quote(f"{relative}/{PAGE}") if (run_dir / PAGE).is_file() else None,
             "thumbnail": quote(f"{relative}/{thumbnail['file']}") if thumbnail else None,
-            "figure": catalog.figure_text(row), "started": _when(row.started) or ""})
+            "metric": catalog.metric_text(row), "started": _when(row.started) or ""})
     return {"folder": out.name or str(out), "groups": sorted(groups.items()),
             "count": sum(len(cards) for cards in groups.values())}
 
@@ -311,25 +313,17 @@ def write_page_or_warn(run_dir: Path, stream=None, silent: bool = False) -> None
             print(f"warning: {PAGE} not written: {first_line(error)}", file=stream or sys.stderr, flush=True)
 
 
-def page_when_done(function):
-    """Decorate a function that ends a run (its `run_dir` and `stream` arguments): however it ends,
-    the run's page is written, and the function's result or error is what the caller gets.
+def write_page_after(run_dir: Path, stream, work: Callable[[], T]) -> T:
+    """Do `work` (train, or redraw, a run), then write the run's page however it ended; `work`'s result or
+    error is what the caller gets.
 
     A run that ends in an error says so in one line; a page that could not be written then (most
     often for the same reason, a full disk) adds nothing to it: `beanstrain report RUN_DIR` writes it later.
     """
-    signature = inspect.signature(function)
-
-    @functools.wraps(function)
-    def ended(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        run_dir, stream = bound.arguments["run_dir"], bound.arguments.get("stream")
-        try:
-            result = function(*args, **kwargs)
-        except BaseException:
-            write_page_or_warn(run_dir, stream, silent=True)
-            raise
-        write_page_or_warn(run_dir, stream)
-        return result
-
-    return ended
+    try:
+        result = work()
+    except BaseException:
+        write_page_or_warn(run_dir, stream, silent=True)
+        raise
+    write_page_or_warn(run_dir, stream)
+    return result

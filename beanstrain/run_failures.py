@@ -1,6 +1,6 @@
 """What a run does when it cannot finish: record its state, keep what it can, and say so in one line.
 
-`recording_failure(run_dir, progress, keeper)` wraps a run's training and saving.  On a full disk
+`recording_failure(run_dir, listeners)` wraps a run's training and saving.  On a full disk
 the line it raises reads, for example: `no space left on device writing model.keras in RUN;
 history.csv and the checkpoint after epoch 300 were saved and the run is marked failed; free some
 space and resume with: beanstrain fit --resume RUN`.  Its clauses come from here:
@@ -26,7 +26,9 @@ import errno
 from pathlib import Path
 
 from beanstrain import files, runs
+from beanstrain.checkpoints import CHECKPOINT_INFO, Keeper, has_checkpoint, is_checkpoint_file
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
+from beanstrain.listeners import Listeners
 
 
 def reason(error: BaseException, run_dir: Path | None = None) -> str:
@@ -70,8 +72,6 @@ def survivors(run_dir: Path, checkpoint_epoch: int | None = None) -> str:
 
 def checkpoint_on_disk(run_dir: Path) -> int | None:
     """The epoch of a complete checkpoint in the folder (perhaps from an earlier save), or None."""
-    from beanstrain.checkpoints import CHECKPOINT_INFO, has_checkpoint
-
     if not has_checkpoint(Path(run_dir)):
         return None
     try:
@@ -109,16 +109,17 @@ def next_step(run_dir: Path, checkpoint_epoch: int | None) -> str:
 
 
 @contextlib.contextmanager
-def recording_failure(run_dir: Path, progress, keeper):
-    """If the block does not finish: save the last good checkpoint, mark the run `interrupted` (a second
-    Ctrl-C) or `failed` (anything else), and raise one line saying what happened, what survived and
-    what to do.  An error of no kind known here is recorded and raised as it is."""
+def recording_failure(run_dir: Path, listeners: Listeners):
+    """If the block does not finish: save the last good checkpoint (the run's `checkpoints.Keeper`, once it is
+    among its `listeners`), mark the run `interrupted` (a second Ctrl-C) or `failed` (anything else), and
+    raise one line saying what happened, what survived and what to do.  An error of no kind known here is
+    recorded and raised as it is."""
     try:
         yield
     except BaseException as error:
         with contextlib.suppress(Exception):
-            progress.close()
-        failure = record_failure(run_dir, error, keeper())
+            listeners.on_abort()
+        failure = record_failure(run_dir, error, listeners.first(Keeper))
         if failure is None:
             raise
         raise failure from None
@@ -128,8 +129,6 @@ def record_failure(run_dir: Path, error: BaseException, keeper) -> BaseException
     """Record a run stopped by `error`; returns the one-line error to raise (None: raise `error` itself)."""
     notes: list[str] = []
     saved_epoch = None
-    from beanstrain.checkpoints import is_checkpoint_file
-
     written = files.written_file(error)
     if keeper is not None and not (written is not None and is_checkpoint_file(written.name)):
         saved_epoch = try_save_checkpoint(keeper, notes)
@@ -196,7 +195,8 @@ def stop_early(run_dir: Path, keeper, history, *, diverged: int | None, signal_n
                                   train_seconds=train_seconds)
         notes += [not_updated(unwritten, runs.DIVERGED)] if unwritten else []
         rate = f" (now {learning_rate})" if learning_rate else ""
-        kept = (f"The weights after epoch {saved_epoch}, the last finite ones, are kept in {run_dir / keeper.arrays_name}"
+        kept = (f"The weights after epoch {saved_epoch}, the last finite ones, are kept in "
+                f"{run_dir / keeper.arrays_name}"
                 if saved_epoch is not None else "The last finite weights could not be kept")
         raise RunError("; ".join([f"training diverged at epoch {diverged}: the loss became NaN or infinite; "
                                   f"try a lower --learning-rate{rate}. {kept}", *notes]))

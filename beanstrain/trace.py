@@ -49,6 +49,7 @@ import numpy as np
 
 from beanstrain import files
 from beanstrain.errors import RunError, first_line
+from beanstrain.listeners import Listener
 from beanstrain.runs import TRACE
 
 SNAPSHOTS = 150  # about this many snapshots whatever the epoch count: the animation's frames
@@ -146,6 +147,20 @@ class Trace:
         trace.steps = None if steps is None else [int(step) for step in steps]
         trace.snapshots = [[weight[row] for weight in weights] for row in range(len(epochs))]
         return trace
+
+
+class TraceRecorder(Listener):
+    """A listener: after each chunk of epochs, and once more when training ends, it moves the trainer's
+    new snapshots into the run's trace (before the checkpoint keeper copies the trace)."""
+
+    def __init__(self, trace: Trace, trainer, by_step: bool = False):
+        self.trace, self.trainer, self.by_step = trace, trainer, by_step
+
+    def on_chunk(self, epoch: int, history) -> None:
+        self.trace.take(self.trainer.snapshots, by_step=self.by_step)
+
+    def on_end(self, history) -> None:
+        self.trace.take(self.trainer.snapshots, by_step=self.by_step)
 
 
 def weight_names(model) -> list[str]:

@@ -1,0 +1,180 @@
+"""Preparing a run: a recipe made ready to train (data, network, engine, device), before any run folder exists.
+
+    >>> import io
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> prepared = prepare(resolve_recipe("beans4-hidden2", {"epochs": 3}), "cpu", None, io.StringIO())
+    >>> prepared.engine, prepared.batch_size, prepared.loss_name, prepared.data.x.shape
+    ('fit', 10, 'mse', (100, 2))
+
+Every value is checked here, so a mistake is one line before anything is
+written; training it is `beanstrain.training`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from beanstrain.data import Dataset, load_dataset
+from beanstrain.devices import distribution_strategy, load_keras, load_tensorflow, select_devices
+from beanstrain.engines import TrainData, choose_engine
+from beanstrain.engines.build import make_trainer
+from beanstrain.engines.levels import LevelSettings
+from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.models import build_model, get_network, model_inputs, set_initial_weights
+from beanstrain.objectives import (
+    accuracy_kind,
+    encode_targets,
+    engine_for_rule,
+    make_accuracy_metric,
+    make_loss,
+    make_optimizer,
+)
+from beanstrain.progress import echo
+from beanstrain.recipes import Recipe, recipe_loss
+from beanstrain.trace import Trace, snapshot_epochs, snapshot_steps, weight_names
+
+
+def check_finite(dataset: Dataset) -> None:
+    """Refuse data with NaN or infinite values before training on it."""
+    for split, values in (("train inputs", dataset.x_train), ("train targets", dataset.y_train),
+                          ("test inputs", dataset.x_test), ("test targets", dataset.y_test)):
+        if not np.all(np.isfinite(values)):
+            raise RunError(f"{dataset.name}: the {split} contain NaN or infinite values; fix the data first")
+
+
+def split_train(dataset: Dataset, recipe: Recipe):
+    """Training arrays and the held-out set seen every epoch.
+
+    Generated sets are checked against their own fresh test draw every epoch
+    (it is cheap); image sets hold out the last `validation_split` of the
+    training images, as Keras's `validation_split` does.  An image run with
+    no validation split trains on every training image and measures the
+    test set after every epoch instead, as the course's levels experiment
+    and its GradientTape loop do.
+    """
+    x, y = model_inputs(recipe.model, dataset.x_train), dataset.y_train
+    held = int(round(len(x) * recipe.validation_split)) if dataset.is_image else 0
+    if held == 0:
+        return x, y, model_inputs(recipe.model, dataset.x_test), dataset.y_test, "test"
+    return x[:-held], y[:-held], x[-held:], y[-held:], "val"
+
+
+def clamp_batch(batch_size: int, samples: int, stream) -> int:
+    if batch_size > samples:
+        echo(f"warning: batch size {batch_size} is larger than the {samples} training samples; using {samples}",
+             stream)
+        return samples
+    return batch_size
+
+
+def check_shared_batch(batch_size: int, devices: int) -> None:
+    """Refuse a batch that several devices cannot share evenly (Keras's mirrored step fails on one)."""
+    if batch_size % devices:
+        below, above = batch_size - batch_size % devices, batch_size - batch_size % devices + devices
+        raise UsageError(f"--devices {devices}: a batch of {batch_size} cannot be shared evenly by {devices} devices; "
+                         f"use a --batch-size that {devices} divides, such as "
+                         + (f"{below} or {above}" if below else f"{above}"))
+
+
+def encode(targets, dataset: Dataset, loss_name: str):
+    """Targets in the form the run's loss expects (`objectives.encode_targets`); None stays None."""
+    return None if targets is None else encode_targets(targets, dataset.task, loss_name, dataset.num_classes)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A recipe made ready to train: data, network, engine and device, before any run folder exists."""
+
+    recipe: Recipe
+    device: dict  # devices.select_devices: what the run trains on
+    dataset: Dataset
+    data: TrainData  # the training arrays and the held-out set, targets encoded for the loss
+    batch_size: int
+    model: object  # the Keras network, built and given its initial weights
+    engine: str
+    strategy: object = None  # a tf.distribute strategy when the run trains on several devices
+    animation: str = "gif"  # plots.animate.ANIMATIONS: how training.gif / training.mp4 is written, or "none"
+
+    @property
+    def loss_name(self) -> str:
+        return recipe_loss(self.recipe)
+
+    @property
+    def accuracy(self) -> str | None:
+        """How accuracy is counted (`objectives.accuracy_kind`); None where it means nothing."""
+        return accuracy_kind(self.dataset.task, self.loss_name)
+
+    def placement(self):
+        """The one device a run's work is placed on (on several devices the strategy places it)."""
+        return contextlib.nullcontext() if self.strategy else load_tensorflow().device(self.device["tf_device"])
+
+    def replicas(self):
+        """The strategy's scope, where the optimizer is made and training runs, on several devices.
+
+        Only training belongs in it: Keras divides every loss computed in it by the number of
+        devices (each replica's share of the summed gradient), so a run's metrics are taken outside."""
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
+
+    def make_trainer(self):
+        recipe = self.recipe
+        optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, self.engine)
+        levels = LevelSettings(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity,
+                               recipe.seed) if recipe.levels else None
+        trainer = make_trainer(self.engine, self.model, make_loss(self.loss_name), optimizer, self.data,
+                               self.batch_size, recipe.seed, self.accuracy,
+                               make_accuracy_metric(self.dataset.task, self.loss_name),
+                               snapshot_epochs=snapshot_epochs(recipe.epochs), levels=levels)
+        if hasattr(trainer, "snapshot_steps"):  # an engine that can snapshot inside epochs: spread over the steps
+            trainer.snapshot_steps = frozenset(snapshot_steps(recipe.epochs * self.steps_per_epoch))
+        return trainer
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: a batch each, the last one partial."""
+        return -(-len(self.data.x) // max(1, self.batch_size))
+
+    def new_trace(self, saved=None) -> Trace:
+        """The run's weight trace: the one a checkpoint carried (`saved`, its arrays), else an empty one."""
+        if saved is not None:
+            try:
+                return Trace.from_arrays(saved)
+            except (KeyError, ValueError) as error:
+                raise RunError(f"the checkpoint's weight trace is damaged: {first_line(error)}") from None
+        return Trace(weight_names(self.model), summarize=self.dataset.is_image, steps_per_epoch=self.steps_per_epoch)
+
+    def encode(self, targets):
+        return encode(targets, self.dataset, self.loss_name)
+
+
+def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
+            engine: str | None = None, devices: int = 1, animation: str = "gif") -> PreparedRun:
+    """Load and check the data and build the network; `batch_size` and `engine` are given when resuming.
+
+    On several `devices` the network is built in the strategy's scope, so each device holds a mirror of it."""
+    requested = engine or engine_for_rule(recipe.engine, recipe.optimizer)
+    if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
+        engine = choose_engine(requested, get_network(recipe.model).engine, steps=0, devices=devices)
+        check_shared_batch(batch_size or recipe.batch_size, devices)
+    chosen_device = select_devices(device, devices)
+    strategy = distribution_strategy(chosen_device)
+    keras = load_keras()
+    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path)
+    check_finite(dataset)
+    loss_name = recipe_loss(recipe)
+    x, y, held_x, held_y, held_name = split_train(dataset, recipe)
+    # Batch size 0 is the whole training set: full-batch gradient descent, one step an epoch.
+    batch_size = batch_size or clamp_batch(recipe.batch_size or len(x), len(x), stream)
+    check_shared_batch(batch_size, devices)  # again: a batch clamped to the training set
+    # One seed fixes the initial weights and every shuffle, as well as the data draw above.
+    keras.utils.set_random_seed(recipe.seed)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+        set_initial_weights(model, recipe.initial_weights, recipe.seed)
+    engine = engine or choose_engine(requested, get_network(recipe.model).engine,
+                                     steps=recipe.epochs * math.ceil(len(x) / batch_size))
+    data = TrainData(x, encode(y, dataset, loss_name), held_x, encode(held_y, dataset, loss_name), held_name)
+    return PreparedRun(recipe, chosen_device, dataset, data, batch_size, model, engine, strategy, animation)
