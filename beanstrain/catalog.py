@@ -13,7 +13,7 @@
 
 Nothing here imports TensorFlow, Keras, matplotlib or Jinja2, so `beanstrain
 runs` answers at once.  A folder that should be a run and is not (no
-config.json, JSON that does not parse, a finished run without its figures)
+config.json, JSON that does not parse, a finished run without its metrics)
 is a row in state `damaged` with its problem, never skipped.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from beanstrain import runs
 from beanstrain.errors import RunError
 from beanstrain.files import read_json
-from beanstrain.sweep import SWEEP, SWEEPS
+from beanstrain.runs import SWEEP, SWEEPS
 
 DAMAGED = "damaged"
 STATES = (runs.RUNNING, runs.FINISHED, runs.INTERRUPTED, runs.FAILED, runs.DIVERGED, DAMAGED)
@@ -34,7 +34,7 @@ STATES = (runs.RUNNING, runs.FINISHED, runs.INTERRUPTED, runs.FAILED, runs.DIVER
 
 @dataclass(frozen=True)
 class RunRow:
-    """One run folder as `beanstrain runs` shows it; figures are None where the run has none."""
+    """One run folder as `beanstrain runs` shows it; metrics are None where the run has none."""
 
     recipe: str
     state: str
@@ -101,7 +101,7 @@ def read_row(run_dir: Path) -> RunRow:
     if problem:
         return RunRow(name, DAMAGED, None, None, None, None, config.get("started"), str(run_dir), problem)
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    # Epochs trained: a finished run's figures say; a stopped run, how far its checkpoint (or the NaN) came.
+    # Epochs trained: a finished run's metrics say; a stopped run, how far its checkpoint (or the NaN) came.
     epochs = {runs.FINISHED: metrics.get("epochs", config.get("epochs_done")),
               runs.DIVERGED: config.get("diverged_epoch")}.get(state, config.get("checkpoint_epoch"))
     seconds = metrics.get("train_seconds", config.get("train_seconds"))
@@ -129,14 +129,14 @@ def catalog(out: Path, recipe: str | None = None, state: str | None = None) -> l
 def table_lines(rows: list[RunRow]) -> list[str]:
     """The rows as an aligned text table, a header first; a damaged row ends with its problem."""
     header = ("recipe", "state", "test", "epochs", "seconds", "started", "folder")
-    cells = [header] + [(row.recipe, row.state, figure_text(row), "" if row.epochs is None else str(row.epochs),
+    cells = [header] + [(row.recipe, row.state, metric_text(row), "" if row.epochs is None else str(row.epochs),
                          "" if row.seconds is None else f"{row.seconds:.1f}", (row.started or "").replace("T", " "),
                          row.folder + (f"  ({row.problem})" if row.problem else "")) for row in rows]
     widths = [max(len(line[column]) for line in cells) for column in range(len(header) - 1)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1] for line in cells]
 
 
-def figure_text(row: RunRow) -> str:
+def metric_text(row: RunRow) -> str:
     if row.test_accuracy is not None:
         return f"acc {row.test_accuracy:.4f}"
     if row.test_loss is not None:

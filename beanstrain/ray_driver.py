@@ -1,8 +1,8 @@
-"""A sweep's trials run as Ray tasks, on this machine or across a cluster.
+"""The Ray driver: `beanstrain sweep` runs its trials as Ray tasks, on this machine or across a cluster.
 
     beanstrain sweep beans4-hidden2 --set seed=0..3 --parallel 2
 
-Each trial is one Ray task that calls `session.fit_run` (or `resume_run`)
+Each trial is one Ray task that calls `training.fit_run` (or `resume_run`)
 into its own run folder.  Ray keeps its worker processes between tasks, so
 a worker imports TensorFlow once and trains trial after trial; each trial's
 TensorFlow uses its share of the CPUs:
@@ -32,10 +32,31 @@ import time
 from pathlib import Path
 
 from beanstrain import runs
+from beanstrain.checkpoints import has_checkpoint
+from beanstrain.devices import load_tensorflow
 from beanstrain.errors import RunError, UsageError, first_line
-from beanstrain.sweep import PENDING, describe, echo, record_outcome, save
+from beanstrain.interrupts import StopRequest
+from beanstrain.recipes import Recipe, as_dict, fit_words, load_recipe
+from beanstrain.sweep import (
+    PENDING,
+    check_gate,
+    combinations,
+    create_sweep,
+    describe,
+    draw,
+    echo,
+    gate,
+    load_sweep,
+    parse_grid,
+    record_outcome,
+    save,
+    sweep_state,
+    trial_recipe,
+)
+from beanstrain.training import fit_run, resume_run
 
-RAY_MISSING = "beanstrain sweep needs Ray, which is not installed: pip install \"beanstrain[sweep]\" (or pip install ray)"
+RAY_MISSING = ("beanstrain sweep needs Ray, which is not installed: pip install \"beanstrain[sweep]\" "
+               "(or pip install ray)")
 INTERRUPTED = runs.INTERRUPTED
 # How often the loop looks up from waiting for a trial, to see a Ctrl-C.
 POLL_SECONDS = 0.5
@@ -79,10 +100,6 @@ def cluster_cpus(ray) -> tuple[float, float]:
 def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, command: list[str],
               data_path: str | None = None) -> dict:
     """In a Ray worker: one trial as `beanstrain fit` would train it; what went wrong comes back as text."""
-    from beanstrain.devices import load_tensorflow
-    from beanstrain.recipes import Recipe
-    from beanstrain.session import fit_run, resume_run
-
     worker = f"{socket.gethostname()}:{os.getpid()}"  # the process that trained it; it keeps TensorFlow loaded
     tf = load_tensorflow()
     try:  # only before TensorFlow first runs anything in this worker; later trials keep the same count
@@ -110,16 +127,12 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
 
 def fit_command(recipe: dict, out: str, run_dir: str, data_path: str | None = None) -> list[str]:
     """The `beanstrain fit` command line that trains the same run on its own (`recipes.fit_words`)."""
-    from beanstrain.recipes import Recipe, fit_words
-
     return fit_words(Recipe(**recipe), Path(run_dir), data_path) + ["--out", out, "--device", "cpu"]
 
 
 def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
     """Where a trial trains and whether it resumes: its own interrupted run from the checkpoint, else a fresh
     run (in its folder if that is still empty, else in a new one)."""
-    from beanstrain.checkpoints import has_checkpoint
-
     run_dir = Path(trial["run_dir"]) if trial.get("run_dir") else None
     if run_dir is not None and run_dir.is_dir():
         if (run_dir / runs.CONFIG).is_file():
@@ -132,8 +145,6 @@ def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
 
 def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str | None, quiet: bool = False) -> dict:
     """Run every trial not done yet, at most `parallel` at once; sweep.json follows each change."""
-    from beanstrain.interrupts import StopRequest
-
     todo = [trial for trial in sweep["trials"] if trial["state"] not in (runs.FINISHED, runs.DIVERGED)]
     started = time.monotonic()
     ray = start_ray(address)
@@ -185,7 +196,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         save(sweep_dir, sweep)
                         done += trial["state"] in (runs.FINISHED, runs.FAILED, runs.DIVERGED)
                         say(f"trial {trial['trial']}/{total} {trial['state']}: {describe(trial['settings'])}"
-                            f"{_figures(trial)}  [{done} of {total} done]")
+                            f"{_metrics_text(trial)}  [{done} of {total} done]")
             except KeyboardInterrupt:  # the second signal: leave at once, with what the run folders say
                 for reference in running:
                     ray.cancel(reference, force=True)
@@ -230,7 +241,7 @@ def _remove_if_empty(run_dir: str | None) -> bool:
     return True
 
 
-def _figures(trial: dict) -> str:
+def _metrics_text(trial: dict) -> str:
     test = trial.get("test") or {}
     if "accuracy" in test:
         text = f"  test accuracy {test['accuracy']:.4f}"
@@ -239,3 +250,59 @@ def _figures(trial: dict) -> str:
     else:
         text = f"  ({trial['error']})" if trial.get("error") else ""
     return text + (f" in {trial['train_seconds']:.1f}s" if trial.get("train_seconds") is not None else "")
+
+
+def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | None = None,
+              parallel: int | None = None, min_accuracy: float | None = None, min_fraction: float | None = None,
+              quiet: bool = False, data_path: str | None = None) -> dict:
+    """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge.
+
+    `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on."""
+    if address and not Path(out).is_absolute():
+        raise UsageError(f"--out {out}: with --address, give an absolute path to storage every node of the "
+                         "cluster sees")
+    if parallel is not None and parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {parallel}")
+    base = load_recipe(recipe_name)
+    grid = parse_grid(settings)
+    recipes = [as_dict(trial_recipe(base, point)) for point in combinations(grid)]
+    check_gate(min_accuracy, min_fraction, recipes)
+    import_ray()
+    source = str(Path(recipe_name).absolute()) if recipe_name.endswith(".toml") else recipe_name
+    if data_path is not None:  # the trials' processes need not share this one's working folder
+        if not Path(data_path).exists():
+            raise UsageError(f"--data {data_path} does not exist")
+        data_path = str(Path(data_path).absolute()) if address is None else data_path
+    sweep_dir, sweep = create_sweep(base, source, grid, Path(out).absolute() if address is None else Path(out), address,
+                                    parallel, list(sys.argv), data_path)
+    return _run(sweep_dir, sweep, parallel, address, min_accuracy, min_fraction, quiet)
+
+
+def resume_sweep(sweep_dir: Path, parallel: int | None = None, min_accuracy: float | None = None,
+                 min_fraction: float | None = None, quiet: bool = False) -> dict:
+    """`beanstrain sweep --resume SWEEP_DIR`: run only the trials that did not finish, where they stopped."""
+
+    sweep = load_sweep(sweep_dir)
+    check_gate(min_accuracy, min_fraction, [trial["recipe"] for trial in sweep["trials"]])
+    import_ray()
+    if parallel is not None and parallel < 1:
+        raise UsageError(f"--parallel must be at least 1, got {parallel}")
+    sweep.setdefault("resumed", []).append({"command": list(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return _run(Path(sweep_dir), sweep, parallel or sweep.get("parallel"), sweep.get("address"), min_accuracy,
+                min_fraction, quiet)
+
+
+def _run(sweep_dir: Path, sweep: dict, parallel, address, min_accuracy, min_fraction, quiet) -> dict:
+    with runs.holding(sweep_dir):
+        if sweep_state(sweep) != runs.FINISHED or any(trial["state"] == runs.FAILED for trial in sweep["trials"]):
+            sweep["state"] = runs.RUNNING
+            run_trials(sweep_dir, sweep, parallel, address, quiet)
+        sweep["state"] = sweep_state(sweep)
+        sweep["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        save(sweep_dir, sweep)
+        picture = draw(sweep_dir, sweep) if any(trial["state"] == runs.FINISHED for trial in sweep["trials"]) else None
+    passed, verdict = (None, None)
+    if min_accuracy is not None and sweep["state"] == runs.FINISHED:
+        passed, verdict = gate(sweep, min_accuracy, 1.0 if min_fraction is None else min_fraction)
+    return {"sweep_dir": str(sweep_dir), "state": sweep["state"], "picture": picture, "passed": passed,
+            "gate": verdict, "trials": sweep["trials"]}

@@ -11,6 +11,7 @@
         eval.json       written by `beanstrain eval`
 
     >>> import tempfile
+    >>> from beanstrain.files import write_json
     >>> out = Path(tempfile.mkdtemp())
     >>> run_dir = create_run_dir(out, "beans4-hidden2")
     >>> run_dir.parent == out / "beans4-hidden2"
@@ -39,10 +40,12 @@ from datetime import datetime
 from pathlib import Path
 
 from beanstrain.errors import RunError, UsageError
-from beanstrain.files import json_text, read_json, write_csv, write_json, write_text
+from beanstrain.files import json_text, read_json, write_csv, write_text
 
 RUNNING, FINISHED, INTERRUPTED, FAILED, DIVERGED = "running", "finished", "interrupted", "failed", "diverged"
 CONFIG, METRICS, HISTORY, MODEL, EVAL = "config.json", "metrics.json", "history.csv", "model.keras", "eval.json"
+# A sweep's folder, OUT/sweeps/<recipe>-<time>-<n>/, and its record (beanstrain.sweep).
+SWEEPS, SWEEP = "sweeps", "sweep.json"
 TRACE = "trace.npz"  # the weights at the snapshot epochs (beanstrain.trace)
 PICTURE_SUFFIXES = (".png", ".gif", ".mp4")  # the pictures and the training animation
 
@@ -54,7 +57,7 @@ def write_history(path: Path, columns: list[str], rows: list[list[float]]) -> No
 
 
 def read_history(path: Path) -> tuple[list[str], list[list[float]]]:
-    """history.csv read back: its figure columns (without `epoch`) and one row of floats per epoch."""
+    """history.csv read back: its metric columns (without `epoch`) and one row of floats per epoch."""
     with open(path, newline="", encoding="utf-8") as stream:
         reader = csv.reader(stream)
         header = next(reader)

@@ -15,12 +15,12 @@ The grid is the product of the `--set` values, in the order given:
 
 Its folder, `OUT/sweeps/<recipe>-<time>-<n>/`, holds:
 
-    sweep.json   the grid, each trial's settings, run folder, state, final figures and worker (host:pid)
+    sweep.json   the grid, each trial's settings, run folder, state, final metrics and worker (host:pid)
     results.csv  one row per trial
     sweep.png    the final test accuracy (or loss) per setting, one point per seed, and the curves per epoch
 
 Each trial's own run folder is an ordinary one under `OUT/<recipe>/`, so `eval`,
-`predict` and `compare` work on it.  Running the trials is `beanstrain.trials`'s.
+`predict` and `compare` work on it.  Running the trials, on Ray, is `beanstrain.ray_driver`'s.
 """
 
 from __future__ import annotations
@@ -28,15 +28,20 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from beanstrain import files, runs
+from beanstrain.data import get_dataset
 from beanstrain.errors import RunError, UsageError, did_you_mean
+from beanstrain.plots.sweep import draw_sweep
 from beanstrain.recipes import FIELDS, FILE_KEYS, Recipe, as_dict, check_recipe, check_type
+from beanstrain.runs import SWEEP, SWEEPS
+from beanstrain.tasks import REGRESSION
 
-SWEEPS, SWEEP, RESULTS, PICTURE = "sweeps", "sweep.json", "results.csv", "sweep.png"
+RESULTS, PICTURE = "results.csv", "sweep.png"  # beside sweep.json (runs.SWEEP) in OUT/sweeps/ (runs.SWEEPS)
 # A trial's states: the run folder's own (runs.FINISHED, ...), or pending before it was handed out.
 PENDING = "pending"
 # Trials a sweep never runs again: diverged runs would diverge again with the same settings.
@@ -142,8 +147,9 @@ def create_sweep(base: Recipe, source: str, grid: dict[str, list], out: Path, ad
               for number, settings in enumerate(combinations(grid), start=1)]
     out = runs.check_out_dir(out)
     sweep_dir = new_sweep_dir(out, base.name)
-    sweep = {"recipe": base.name, "source": source, "grid": grid, "out": str(out), "address": address, "parallel": parallel,
-             "data": data_path, "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
+    sweep = {"recipe": base.name, "source": source, "grid": grid, "out": str(out), "address": address,
+             "parallel": parallel, "data": data_path, "command": command,
+             "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
              "trials": trials}
     save(sweep_dir, sweep)
     return sweep_dir, sweep
@@ -187,7 +193,7 @@ def _cell(value) -> str:
 
 
 def record_outcome(trial: dict, error: str | None = None, warnings: list[str] | None = None) -> dict:
-    """Fill a trial's state and final figures in from its run folder, the record every command trusts."""
+    """Fill a trial's state and final metrics in from its run folder, the record every command trusts."""
     run_dir = Path(trial["run_dir"]) if trial.get("run_dir") else None
     config, metrics = {}, {}
     if run_dir is not None and (run_dir / runs.CONFIG).is_file():
@@ -244,88 +250,19 @@ def check_gate(min_accuracy: float | None, min_fraction: float | None, recipes: 
         return
     if not 0.0 <= min_accuracy <= 1.0:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
-    from beanstrain.data import get_dataset
-    from beanstrain.tasks import REGRESSION
-
     for recipe in recipes:
         if get_dataset(recipe["dataset"]).task == REGRESSION:
             raise UsageError(f"--min-accuracy: {recipe['dataset']} is a regression set, which has no accuracy")
 
 
 def resume_command(sweep_dir: Path) -> str:
-    import shlex
-
     return f"beanstrain sweep --resume {shlex.quote(str(sweep_dir))}"
 
 
 def draw(sweep_dir: Path, sweep: dict) -> str | None:
     """sweep.png from the finished trials' run folders; None when no trial finished."""
-    from beanstrain.plots.sweep import draw_sweep
-
     return draw_sweep(sweep, Path(sweep_dir) / PICTURE)
 
 
 def echo(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | None = None,
-              parallel: int | None = None, min_accuracy: float | None = None, min_fraction: float | None = None,
-              quiet: bool = False, data_path: str | None = None) -> dict:
-    """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge.
-
-    `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on."""
-    from beanstrain.recipes import load_recipe
-    from beanstrain.trials import import_ray
-
-    if address and not Path(out).is_absolute():
-        raise UsageError(f"--out {out}: with --address, give an absolute path to storage every node of the "
-                         "cluster sees")
-    if parallel is not None and parallel < 1:
-        raise UsageError(f"--parallel must be at least 1, got {parallel}")
-    base = load_recipe(recipe_name)
-    grid = parse_grid(settings)
-    recipes = [as_dict(trial_recipe(base, point)) for point in combinations(grid)]
-    check_gate(min_accuracy, min_fraction, recipes)
-    import_ray()
-    source = str(Path(recipe_name).absolute()) if recipe_name.endswith(".toml") else recipe_name
-    if data_path is not None:  # the trials' processes need not share this one's working folder
-        if not Path(data_path).exists():
-            raise UsageError(f"--data {data_path} does not exist")
-        data_path = str(Path(data_path).absolute()) if address is None else data_path
-    sweep_dir, sweep = create_sweep(base, source, grid, Path(out).absolute() if address is None else Path(out), address,
-                                    parallel, list(sys.argv), data_path)
-    return _run(sweep_dir, sweep, parallel, address, min_accuracy, min_fraction, quiet)
-
-
-def resume_sweep(sweep_dir: Path, parallel: int | None = None, min_accuracy: float | None = None,
-                 min_fraction: float | None = None, quiet: bool = False) -> dict:
-    """`beanstrain sweep --resume SWEEP_DIR`: run only the trials that did not finish, where they stopped."""
-    from beanstrain.trials import import_ray
-
-    sweep = load_sweep(sweep_dir)
-    check_gate(min_accuracy, min_fraction, [trial["recipe"] for trial in sweep["trials"]])
-    import_ray()
-    if parallel is not None and parallel < 1:
-        raise UsageError(f"--parallel must be at least 1, got {parallel}")
-    sweep.setdefault("resumed", []).append({"command": list(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return _run(Path(sweep_dir), sweep, parallel or sweep.get("parallel"), sweep.get("address"), min_accuracy,
-                min_fraction, quiet)
-
-
-def _run(sweep_dir: Path, sweep: dict, parallel, address, min_accuracy, min_fraction, quiet) -> dict:
-    from beanstrain.trials import run_trials
-
-    with runs.holding(sweep_dir):
-        if sweep_state(sweep) != runs.FINISHED or any(trial["state"] == runs.FAILED for trial in sweep["trials"]):
-            sweep["state"] = runs.RUNNING
-            run_trials(sweep_dir, sweep, parallel, address, quiet)
-        sweep["state"] = sweep_state(sweep)
-        sweep["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        save(sweep_dir, sweep)
-        picture = draw(sweep_dir, sweep) if any(trial["state"] == runs.FINISHED for trial in sweep["trials"]) else None
-    passed, verdict = (None, None)
-    if min_accuracy is not None and sweep["state"] == runs.FINISHED:
-        passed, verdict = gate(sweep, min_accuracy, 1.0 if min_fraction is None else min_fraction)
-    return {"sweep_dir": str(sweep_dir), "state": sweep["state"], "picture": picture, "passed": passed,
-            "gate": verdict, "trials": sweep["trials"]}
