@@ -25,6 +25,7 @@ from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
+from beanstrain.options import data_option, json_option, out_option, quiet_option
 from beanstrain.plots.animate import ANIMATIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -106,7 +107,7 @@ def cli():
 
 
 @cli.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@json_option("Print one JSON object instead of text.")
 def list_command(as_json):
     """List every dataset, network and recipe, one line each.
 
@@ -153,23 +154,22 @@ def list_command(as_json):
 @click.option("--loss", help=f"{spoken_list(LOSSES)}; must fit the task.")
 @click.option("--samples", type=int, help="Points to draw for a generated set (test set: as many again); "
                                          "refused when the draw would not fit in the memory available.")
-@click.option("--noise", type=float, help="Noise level; what it does depends on the set (see the README).")
+@click.option("--noise", type=float,
+              help="Noise level; what it does depends on the set (see docs/datasets-and-networks.md).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
-@click.option("--data", "data_path", help="MNIST-format data: a .npz or a folder of the four IDX files.")
+@data_option("MNIST-format data: a .npz or a folder of the four IDX files.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES),
               help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
-                   "(auto picks; see the README).")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that holds the run folders.")
+                   "(auto picks; see docs/engines.md).")
+@out_option()
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_CHOICES),
               help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or failed run from its checkpoint, in its folder, with its recorded "
                    "settings; for a finished run whose pictures a full disk stopped, draw them.")
-@click.option("--quiet", is_flag=True, help="No progress display.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object on stdout when done; everything else goes to stderr.")
+@quiet_option("No progress display.")
+@json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
 @click.option("--devices", type=int, metavar="N",
               help="Train on N devices at once (tf.distribute's MirroredStrategy, fit engine): N GPUs, or without a "
                    "GPU the CPU split into N logical devices. The batch size stays the whole step's batch. "
@@ -204,8 +204,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     beanstrain fit mnist-dense128 --devices 2
     """
-    from beanstrain.session import fit_run, resume_run
     from beanstrain.recipes import resolve_recipe
+    from beanstrain.training import fit_run, resume_run
 
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
              "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
@@ -226,8 +226,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         emit_json(summary)
     else:
         click.echo(f"trained in {summary['train_seconds']:.2f}s on {summary['device']} ({summary['engine']} engine)")
-        for split, figures in summary["metrics"].items():
-            click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in figures.items()))
+        for split, metrics in summary["metrics"].items():
+            click.echo(f"{split:<6}" + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
         if "weights" in summary:
             click.echo("weights: " + "  ".join(f"{name}={spoken_weights(value)}"
                                                 for name, value in summary["weights"].items()))
@@ -238,11 +238,10 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
 
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("target", required=False, metavar="[RECIPE|RUN_DIR]")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that holds the run folders.")
+@out_option()
 @click.option("--min-accuracy", type=float, help="Exit 1 when test accuracy is below this (0 to 1).")
-@click.option("--data", "data_path", help="Evaluate image runs on this data's test split instead.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@data_option("Evaluate image runs on this data's test split instead.")
+@json_option("Print one JSON object on stdout.")
 def eval_command(target, out, min_accuracy, data_path, as_json):
     """Evaluate a trained run on its test data and write eval.json into its folder.
 
@@ -274,8 +273,8 @@ def eval_command(target, out, min_accuracy, data_path, as_json):
 
 @cli.command("data", context_settings=CONTEXT)
 @click.argument("name", required=False)
-@click.option("--data", "data_path", help="Look only here: a .npz or a folder of the four IDX files.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list instead of text.")
+@data_option("Look only here: a .npz or a folder of the four IDX files.")
+@json_option("Print one JSON list instead of text.")
 def data_command(name, data_path, as_json):
     """Show where each image dataset (or NAME) was found and its split sizes, or every place looked in.
 
@@ -313,12 +312,11 @@ def data_command(name, data_path, as_json):
 @click.option("--run", "target", metavar="RECIPE|RUN_DIR",
               help="The newest finished run of RECIPE, or a run folder (default: the newest finished run "
                    "trained on images).")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that holds the run folders.")
+@out_option()
 @click.option("--invert/--no-invert", default=None,
               help="Force inverting the image or not (default: invert when the border is lighter than "
                    "mid-grey, i.e. a dark digit on light paper).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+@json_option("Print one JSON list, one entry per image.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Save a picture here: each file, the 28x28 image the network saw, and its probability bars.")
 def predict(images, target, out, invert, as_json, plot):
@@ -367,18 +365,16 @@ def predict(images, target, out, invert, as_json, plot):
                    "installed on every node, and --out must be an absolute path to storage every node sees.")
 @click.option("--parallel", type=int, help="Most trials at once (default: one per CPU core); each trial's "
                                             "TensorFlow threads are limited to its share of the CPUs.")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder for the run folders and sweeps/ (with --address: shared storage, an absolute path).")
+@out_option("Folder for the run folders and sweeps/ (with --address: shared storage, an absolute path).")
 @click.option("--min-accuracy", type=float, help="Exit 1 unless the trials reach this test accuracy (0 to 1).")
 @click.option("--min-fraction", type=click.FloatRange(0, 1),
               help="The fraction of trials that must reach --min-accuracy (default 1: every trial).")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="SWEEP_DIR",
               help="Run the trials of this sweep that did not finish; interrupted ones continue from their "
                    "checkpoints.")
-@click.option("--quiet", is_flag=True, help="No line per trial.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object on stdout when done; everything else goes to stderr.")
-@click.option("--data", "data_path", help="MNIST-format data every trial of an image recipe trains on: a .npz or a "
+@quiet_option("No line per trial.")
+@json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
+@data_option("MNIST-format data every trial of an image recipe trains on: a .npz or a "
                                           "folder of the four IDX files (with --address, a path every node sees).")
 @click.pass_context
 def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json,
@@ -389,7 +385,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     on this machine inside the command and stops with it. Every trial gets its
     own run folder under --out, so eval, predict and compare work on it; the
     sweep's folder, OUT/sweeps/<recipe>-<time>-<n>/, holds sweep.json (the grid,
-    each trial's settings, run folder, state and figures), results.csv and
+    each trial's settings, run folder, state and metrics), results.csv and
     sweep.png. Trials train on CPUs. A trial that fails or diverges is recorded
     and the others go on; the command then exits 1 if one failed (diverging is
     a result, not a failure). Ctrl-C stops the running trials after their epoch,
@@ -404,7 +400,8 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     beanstrain sweep mnist-dense128 --set seed=0..3 --data ~/Downloads/mnist.npz
     beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
     """
-    from beanstrain.sweep import describe, resume_sweep, run_sweep, resume_command
+    from beanstrain.ray_driver import resume_sweep, run_sweep
+    from beanstrain.sweep import describe, resume_command
 
     if resume_dir is not None:
         given = [f"--{name}" for name, value in (("set", settings), ("address", address), ("data", data_path))
@@ -423,8 +420,8 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     else:
         for trial in result["trials"]:
             test = trial.get("test") or {}
-            figures = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
-            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {figures}")
+            metrics = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
+            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {metrics}")
         click.echo(f"sweep folder: {result['sweep_dir']}" + (f" (picture: {result['picture']})"
                                                             if result["picture"] else ""))
     if result["state"] != "finished":
@@ -443,16 +440,15 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1, required=True, metavar="RUN_OR_RECIPE...")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that holds the run folders.")
-@click.option("--metric", help="The per-epoch figure to draw, a history.csv column every run has (default: "
+@out_option()
+@click.option("--metric", help="The per-epoch metric to draw, a history.csv column every run has (default: "
                                "test_accuracy, else the first of val_accuracy, test_loss, val_loss, accuracy, "
                                "loss they share).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
-@click.option("--json", "as_json", is_flag=True, help="Print the table as one JSON list, one entry per run.")
+@json_option("Print the table as one JSON list, one entry per run.")
 def compare(targets, out, metric, plot, as_json):
-    """Compare finished runs: a table of their final figures and a picture of one figure per epoch.
+    """Compare finished runs: a table of their final metrics and a picture of one metric per epoch.
 
     Each RUN_OR_RECIPE is a run folder, or a recipe name for its newest
     finished run under --out. Runs are labelled by what differs between them
@@ -497,12 +493,11 @@ def _plot_file(plot: Path | None) -> Path | None:
 
 
 @cli.command("runs", context_settings=CONTEXT)
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder that holds the run folders.")
+@out_option()
 @click.option("--recipe", help="Only the runs of this recipe.")
 @click.option("--state", type=click.Choice(RUN_STATES),
               help="Only the runs in this state (damaged: folders that are not readable runs).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one object per run.")
+@json_option("Print one JSON list, one object per run.")
 def runs_command(out, recipe, state, as_json):
     """List the runs under --out: recipe, state, test accuracy (or loss), epochs, seconds, started, folder.
 
@@ -530,8 +525,7 @@ def runs_command(out, recipe, state, as_json):
 
 @cli.command("report", context_settings=CONTEXT)
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path), metavar="[RUN_DIR]")
-@click.option("--out", default="runs", show_default=True, type=click.Path(path_type=Path),
-              help="Folder of runs whose index.html is written (when no RUN_DIR is given).")
+@out_option("Folder of runs whose index.html is written (when no RUN_DIR is given).")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser, when there is one.")
 def report_command(run_dir, out, open_page):
     """Write a run's page (RUN_DIR/report.html), or the index of every run under --out (--out/index.html).

@@ -1,4 +1,4 @@
-"""Several finished runs side by side: their figures per epoch, and what differs between them.
+"""Several finished runs side by side: their metrics per epoch, and what differs between them.
 
     beanstrain compare mnist-levels-linear mnist-levels-ltp --plot levels.png
 
@@ -39,7 +39,7 @@ NOT_SETTINGS = ("name", "description", "course_result", "expected_accuracy")
 # How a setting is named in a label and the table (any other: its key with spaces).
 SETTING_NAMES = {"learning_rate": "learning rate", "batch_size": "batch", "level_mapping": "mapping",
                  "level_nonlinearity": "nonlinearity", "validation_split": "validation split"}
-# The per-epoch figure drawn when --metric is not given: the first of these every run has.
+# The per-epoch metric drawn when --metric is not given: the first of these every run has.
 DEFAULT_METRICS = ("test_accuracy", "val_accuracy", "test_loss", "val_loss", "accuracy", "loss")
 
 
@@ -50,7 +50,7 @@ class ComparedRun:
     run_dir: Path
     config: dict
     metrics: dict
-    columns: list[str]  # history.csv's figures, without `epoch`
+    columns: list[str]  # history.csv's metrics, without `epoch`
     rows: list[list[float]]  # one row per epoch
     label: str = ""  # what tells it apart from the other runs compared
     settings: dict = field(default_factory=dict)  # the settings that differ between the runs compared
@@ -115,7 +115,7 @@ def _read_run(run_dir: Path) -> ComparedRun:
     config = read_json(run_dir / runs.CONFIG)
     metrics = read_json(run_dir / runs.METRICS)
     if not isinstance(config.get("recipe"), dict) or not isinstance(metrics, dict):
-        raise RunError(f"{run_dir} is damaged: its {runs.CONFIG} has no recipe or its {runs.METRICS} no figures")
+        raise RunError(f"{run_dir} is damaged: its {runs.CONFIG} has no recipe or its {runs.METRICS} no metrics")
     try:
         columns, rows = runs.read_history(run_dir / runs.HISTORY)
     except (OSError, ValueError, StopIteration) as error:
@@ -161,13 +161,13 @@ def shared_columns(compared: list[ComparedRun]) -> list[str]:
 
 
 def choose_metric(compared: list[ComparedRun], metric: str | None) -> str:
-    """The per-epoch figure to draw: `metric` when every run has it, else a one-line error naming those they share."""
+    """The per-epoch metric to draw: `metric` when every run has it, else a one-line error naming those they share."""
     shared = shared_columns(compared)
     if metric is None:
         for candidate in DEFAULT_METRICS:
             if candidate in shared:
                 return candidate
-        raise RunError("the runs share no per-epoch figure; compare runs that trained at least one epoch")
+        raise RunError("the runs share no per-epoch metric; compare runs that trained at least one epoch")
     if metric not in shared:
         missing = [str(run.run_dir) for run in compared if metric not in run.columns]
         raise UsageError(f"--metric {metric} is not in the history of {', '.join(missing)}; "
@@ -184,17 +184,17 @@ def table_rows(compared: list[ComparedRun]) -> list[dict]:
 
 
 def table_text(compared: list[ComparedRun]) -> list[str]:
-    """The table as aligned lines: run, recipe, the settings that differ, final figures, epochs, seconds."""
+    """The table as aligned lines: run, recipe, the settings that differ, final metrics, epochs, seconds."""
     rows = table_rows(compared)
     keys = list(rows[0]["settings"])
     header = ["run", "recipe", *(SETTING_NAMES.get(key, key.replace("_", " ")) for key in keys),
               "train loss", "train acc", "test loss", "test acc", "epochs", "seconds"]
     lines = [header]
     for row in rows:
-        figures = [_number(row[split].get(name)) for split in ("train", "test") for name in ("loss", "accuracy")]
+        metrics = [_number(row[split].get(name)) for split in ("train", "test") for name in ("loss", "accuracy")]
         lines.append([row["run_dir"], row["recipe"],
                       *("default" if row["settings"][key] is None else str(row["settings"][key]) for key in keys),
-                      *figures, str(row["epochs"]), _number(row["train_seconds"], "{:.1f}")])
+                      *metrics, str(row["epochs"]), _number(row["train_seconds"], "{:.1f}")])
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
 

@@ -23,6 +23,11 @@ import re
 import sys
 import tempfile
 
+import numpy
+
+import beanstrain
+from beanstrain.errors import UsageError
+
 
 def load_keras():
     """Keras on the TensorFlow backend; TensorFlow's start-up notices obey TF_CPP_MIN_LOG_LEVEL."""
@@ -90,9 +95,9 @@ def _native_notices_filtered(level: int):
         yield
         return
     try:
-        held = tempfile.TemporaryFile()
+        held = tempfile.TemporaryFile()  # noqa: SIM115 (held past the block, closed in its finally)
     except OSError:  # nowhere to hold them: drop them, as the level would at its usual 3
-        held = open(os.devnull, "w+b")
+        held = open(os.devnull, "w+b")  # noqa: SIM115 (as above)
     try:
         sys.stderr.flush()
         os.dup2(held.fileno(), 2)
@@ -117,9 +122,6 @@ def load_tensorflow():
 
 def library_versions() -> dict[str, str]:
     """Versions recorded beside every run, so a result can be reproduced."""
-    import numpy
-
-    import beanstrain
 
     keras = load_keras()
     tf = load_tensorflow()
@@ -153,8 +155,6 @@ def select_device(choice: str) -> dict:
     `auto` takes the first GPU TensorFlow sees, else the CPU; `gpu` with no
     GPU is a usage error.
     """
-    from beanstrain.errors import UsageError
-
     if choice not in DEVICE_CHOICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, got {choice!r}")
     tf = load_tensorflow()
@@ -177,8 +177,6 @@ def select_devices(choice: str, count: int) -> dict:
     before TensorFlow's runtime starts, which a new `beanstrain fit` process
     does (see `split_cpu`).
     """
-    from beanstrain.errors import UsageError
-
     if count < 1:
         raise UsageError(f"--devices must be 1 or more, got {count}")
     first = select_device(choice)
@@ -208,8 +206,6 @@ def split_cpu(count: int) -> None:
     tensor), so this works in a new process before any training; a process
     whose runtime already started with fewer devices gets a one-line error.
     """
-    from beanstrain.errors import UsageError
-
     tf = load_tensorflow()
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:

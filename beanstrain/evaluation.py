@@ -1,8 +1,8 @@
-"""Judging a trained network: its figures on a dataset, loading a run's model safely, `beanstrain eval`.
+"""Judging a trained network: its metrics on a dataset, loading a run's model safely, `beanstrain eval`.
 
     >>> import tempfile
     >>> from beanstrain.recipes import resolve_recipe
-    >>> from beanstrain.session import fit_run
+    >>> from beanstrain.training import fit_run
     >>> out = Path(tempfile.mkdtemp())
     >>> summary = fit_run(resolve_recipe("beans7-neuron", {"epochs": 2}), out=out, quiet=True)
     >>> result = eval_run("beans7-neuron", out=out, min_accuracy=0.0)
@@ -23,8 +23,11 @@ import numpy as np
 
 from beanstrain import files, runs
 from beanstrain.data import load_dataset
+from beanstrain.devices import load_keras
 from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
+from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
+from beanstrain.recipes import Recipe
 from beanstrain.tasks import REGRESSION
 
 # Forward passes outside training take this many samples at a time.
@@ -40,10 +43,8 @@ def predictor(model, model_name: str):
     return predict
 
 
-def figures(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
-    """Loss and accuracy of predictions, the figures `model.evaluate` reports."""
-    from beanstrain.objectives import count_correct, make_loss
-
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, loss_name: str, accuracy: str | None) -> dict:
+    """Loss and accuracy of predictions, the metrics `model.evaluate` reports."""
     results = {"loss": float(make_loss(loss_name)(y_true, y_pred))}
     if accuracy:
         results["accuracy"] = count_correct(accuracy, y_true, y_pred) / len(y_true)
@@ -64,8 +65,6 @@ def per_class_accuracy(outputs: np.ndarray, labels: np.ndarray, class_names) -> 
 
 def load_run_model(run_dir: Path, config: dict):
     """The run's model, refused if its file changed since training (SHA-256 in config.json)."""
-    from beanstrain.devices import load_keras
-
     path = run_dir / runs.MODEL
     retrain = f"retrain with: beanstrain fit {config.get('recipe', {}).get('name', 'RECIPE')}"
     if not path.is_file():
@@ -86,9 +85,6 @@ def load_run_model(run_dir: Path, config: dict):
 
 def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_path: str | None = None) -> dict:
     """Evaluate a finished run on its test data and write eval.json; `passed` honours the gate."""
-    from beanstrain.objectives import accuracy_kind, encode_targets
-    from beanstrain.recipes import Recipe
-
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     run_dir = runs.resolve_run(target, out)
@@ -101,9 +97,9 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
         raise UsageError(f"--min-accuracy does not apply to {recipe.dataset}: a regression set has no accuracy")
     model = load_run_model(run_dir, config)
     y_test = encode_targets(dataset.y_test, dataset.task, config["loss"], dataset.num_classes)
-    # One pass over the test set gives the figures and, for images, the per-class accuracy.
+    # One pass over the test set gives the metrics and, for images, the per-class accuracy.
     y_pred = predictor(model, recipe.model)(dataset.x_test)
-    metrics = figures(y_test, y_pred, config["loss"], accuracy_kind(dataset.task, config["loss"]))
+    metrics = compute_metrics(y_test, y_pred, config["loss"], accuracy_kind(dataset.task, config["loss"]))
     result = {"run_dir": str(run_dir), "recipe": recipe.name, "data_source": dataset.source,
               "test_samples": len(y_test), "metrics": metrics}
     if dataset.is_image:

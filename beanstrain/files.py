@@ -28,8 +28,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from beanstrain.errors import RunError
 
@@ -75,11 +75,10 @@ def written_file(error: BaseException) -> Path | None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def write_text(path: Path, text: str) -> None:

@@ -18,11 +18,14 @@ pair from the registries alone, before any data is read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from beanstrain.devices import load_keras
+import numpy as np
+
 from beanstrain.data import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, get_dataset, list_datasets
+from beanstrain.devices import load_keras
+from beanstrain.engines import ENGINES
 from beanstrain.errors import UsageError, lookup
 from beanstrain.tasks import BINARY, REGRESSION
 
@@ -34,7 +37,7 @@ class Network:
     # What it takes: FEATURE_VECTORS (the generated sets), PIXEL_VECTORS (images flattened to 784) or IMAGES.
     takes: str = FEATURE_VECTORS
     # An engine (engines.ENGINES) measured faster for this network on a CPU whatever the run's length
-    # (README "Training engines"); None lets `engines.choose_engine`'s rule pick by the run's length.
+    # (docs/engines.md); None lets `engines.choose_engine`'s rule pick by the run's length.
     engine: str | None = None
     # False for a network whose layers have weights only (the output layer too): every trainable
     # value is then a weight, which is what training on levels (recipe key `levels`) needs.
@@ -229,10 +232,8 @@ def check_engine(name: str, engine: str) -> None:
     >>> check_engine("lenet5", "numpy")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    beanstrain.errors.UsageError: --engine numpy trains slope, neuron, hidden2, deep8, softmax2 ...; lenet5 takes 28x28 images
+    beanstrain.errors.UsageError: --engine numpy trains slope, neuron, ...; lenet5 takes 28x28 images
     """
-    from beanstrain.engines import ENGINES
-
     kinds = ENGINES[engine].takes if engine in ENGINES else None
     takes = get_network(name).takes
     if kinds is not None and takes not in kinds:
@@ -256,8 +257,6 @@ def set_initial_weights(model, initial, seed: int) -> None:
         Traceback (most recent call last):
         beanstrain.errors.UsageError: initial_weights gives 1 array, and neuron has 2: kernel (2, 1), bias (1,)
     """
-    import numpy as np
-
     if initial is None:
         return
     current = model.get_weights()

@@ -3,7 +3,7 @@
     >>> import tempfile
     >>> from PIL import Image
     >>> from beanstrain.recipes import resolve_recipe
-    >>> from beanstrain.session import fit_run
+    >>> from beanstrain.training import fit_run
     >>> folder = Path(tempfile.mkdtemp())
     >>> pixels, labels = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
     >>> for picture, label in zip(pixels, labels):
@@ -39,8 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain import files, runs
+from beanstrain.data import get_dataset, is_image_dataset
 from beanstrain.data.digits import picture_thumbnail, read_digit
 from beanstrain.errors import RunError, UsageError
+from beanstrain.evaluation import load_run_model, predictor
+from beanstrain.plots.images import plot_digit_predictions
 
 
 @dataclass
@@ -60,8 +63,6 @@ class Prediction:
 
 def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     """The run folder and config of the model to use; a run trained on a non-image set is refused."""
-    from beanstrain.data import is_image_dataset
-
     if target:
         run_dir = runs.resolve_run(target, out)
         config = files.read_json(run_dir / runs.CONFIG)
@@ -81,9 +82,6 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
 
 def predict_images(paths: list[str], target: str | None, out: Path, invert: bool | None = None) -> Prediction:
     """Predict every readable file with one call of the network; unreadable files get an error entry."""
-    from beanstrain.data import get_dataset
-    from beanstrain.evaluation import load_run_model, predictor
-
     run_dir, config = find_image_run(target, out)
     recipe = config["recipe"]
     class_names = get_dataset(recipe["dataset"]).class_names
@@ -123,8 +121,6 @@ def check_plot_path(plot: str | Path | None) -> Path | None:
 
 def plot_prediction(prediction: Prediction, path: Path) -> str | None:
     """The course's picture of the files read: each file, the 28x28 image the network saw, its bars (predicted red)."""
-    from beanstrain.plots.images import plot_digit_predictions
-
     readable = [result for result in prediction.results if "error" not in result]
     if not readable:
         return None

@@ -24,8 +24,18 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from beanstrain.engines import ENGINE_CHOICES
+from beanstrain.data import check_samples, get_dataset
+from beanstrain.engines import ENGINE_CHOICES, levels
 from beanstrain.errors import UsageError, did_you_mean, lookup
+from beanstrain.models import NETWORKS, check_engine, check_fits, get_network
+from beanstrain.objectives import (
+    DEFAULT_LOSS,
+    canonical_loss,
+    check_learning_rate,
+    check_loss,
+    check_optimizer,
+    engine_for_rule,
+)
 
 
 @dataclass(frozen=True)
@@ -42,15 +52,15 @@ class Recipe:
     learning_rate: float | None = None  # None keeps Keras's default rate for the optimizer
     loss: str | None = None  # None picks the task's loss (mse, binary or categorical cross-entropy)
     samples: int | None = None  # points drawn for a generated set (None: the set's default)
-    noise: float = 0.0  # what it does depends on the set; see the README
+    noise: float = 0.0  # what it does depends on the set; see docs/datasets-and-networks.md
     seed: int = 0  # seeds the data draw, the initial weights and the shuffles
     validation_split: float = 0.0  # fraction of train held out per epoch (image sets use 0.1)
-    engine: str = "auto"  # auto (the README's rule) or an engine from `beanstrain.engines.ENGINES`
+    engine: str = "auto"  # auto (the rule in docs/engines.md) or an engine from `beanstrain.engines.ENGINES`
     levels: int = 0  # 0: weights are free; N: every weight on one of N+1 levels, moved one level per epoch
     level_mapping: str = "linear"  # level -> weight: linear, ltp or ltp-ltd (beanstrain.engines.levels.MAPPINGS)
     level_nonlinearity: float = 0.8  # A of the potentiation and depression curves (the course's 0.8)
     course_result: str = ""  # what the course reports for this experiment
-    expected_accuracy: float | None = None  # test accuracy the course reports, for the README and CI gates
+    expected_accuracy: float | None = None  # test accuracy the course reports, for the docs and CI gates
     # None: Keras's initialisers; "uniform": every weight from U(0, 1), seeded (the course's np.random.rand());
     # or one entry per weight array (kernel, bias, ...): a number fills it, a list gives its values.
     initial_weights: list | str | None = None
@@ -79,8 +89,6 @@ def pair_defaults(dataset: str) -> dict:
     >>> pair_defaults("mnist")
     {'epochs': 5, 'batch_size': 128, 'validation_split': 0.1}
     """
-    from beanstrain.data import get_dataset
-
     return dict(PAIR_DEFAULTS[get_dataset(dataset).kind])
 
 
@@ -198,11 +206,6 @@ def check_recipe(recipe: Recipe) -> None:
 
     Only the registries are consulted: nothing here reads, draws or downloads data.
     """
-    from beanstrain.data import check_samples, get_dataset
-    from beanstrain.engines import engine_for_rule
-    from beanstrain.models import check_engine, check_fits
-    from beanstrain.objectives import DEFAULT_LOSS, check_learning_rate, check_loss, check_optimizer
-
     task = get_dataset(recipe.dataset).task
     check_fits(recipe.model, recipe.dataset)
     for key, least in (("epochs", 1), ("batch_size", 0)):
@@ -230,10 +233,6 @@ def check_recipe(recipe: Recipe) -> None:
 
 def check_levels(recipe: Recipe) -> None:
     """The level keys' values, and a network whose every trainable value is a weight when levels are on."""
-    from beanstrain.engines import levels
-    from beanstrain.data import get_dataset
-    from beanstrain.models import NETWORKS, get_network
-
     levels.check_levels(recipe.levels, recipe.level_mapping, recipe.level_nonlinearity)
     if recipe.levels and get_network(recipe.model).biases:
         gives = get_dataset(recipe.dataset).gives  # name only the networks this dataset can train
@@ -246,9 +245,9 @@ def check_initial_weights(initial) -> None:
     """The form of `initial_weights` (its shapes are checked against the network before training).
 
     >>> check_initial_weights([[0.1, 0.1], 0.1])
-    >>> check_initial_weights("zeros")
+    >>> check_initial_weights("zeros")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    beanstrain.errors.UsageError: initial_weights must be "uniform" or a list with one number or list of numbers per weight array, got 'zeros'
+    beanstrain.errors.UsageError: initial_weights must be "uniform" or a list ... per weight array, got 'zeros'
     """
     def numbers(value) -> bool:
         if isinstance(value, list):
@@ -264,9 +263,6 @@ def check_initial_weights(initial) -> None:
 
 def recipe_loss(recipe: Recipe) -> str:
     """The loss a run uses: the recipe's, or the task's default."""
-    from beanstrain.data import get_dataset
-    from beanstrain.objectives import DEFAULT_LOSS, canonical_loss
-
     return canonical_loss(recipe.loss or DEFAULT_LOSS[get_dataset(recipe.dataset).task])
 
 

@@ -26,7 +26,7 @@ CASE = r"""
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from beanstrain.recipes import resolve_recipe
-from beanstrain.session import prepare
+from beanstrain.preparation import prepare
 from beanstrain.engines.compiled import CompiledTrainer
 
 variant, steps = sys.argv[1], int(sys.argv[2])

@@ -34,15 +34,15 @@ RECIPES = ("beans4-hidden2", "spiral-deep8")
 def train_seconds(recipe_name: str, traced: bool) -> tuple[float, float]:
     """Wall and CPU seconds of one run of the recipe's trainer in this process, with or without the trace's
     snapshot epochs (CPU seconds move less with other programs' load)."""
-    from beanstrain.engines import make_trainer
+    from beanstrain.engines.build import make_trainer
     from beanstrain.objectives import make_accuracy_metric, make_loss, make_optimizer
+    from beanstrain.preparation import prepare
     from beanstrain.recipes import resolve_recipe
-    from beanstrain.session import _device_scope, prepare
     from beanstrain.trace import Trace, snapshot_epochs, weight_names
 
     recipe = resolve_recipe(recipe_name, {"engine": "compiled"})
-    session = prepare(recipe, "cpu", None, open(os.devnull, "w"))
-    with _device_scope(session.device):
+    session = prepare(recipe, "cpu", None, open(os.devnull, "w"))  # noqa: SIM115 (a sink for the run's lifetime)
+    with session.placement():
         trainer = make_trainer(session.engine, session.model, make_loss(session.loss_name),
                                make_optimizer(recipe.optimizer, recipe.learning_rate), session.data,
                                session.batch_size, recipe.seed, session.accuracy,

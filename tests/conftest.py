@@ -6,15 +6,23 @@ imported once for the whole session rather than once per command.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import signal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import beanstrain
 from beanstrain.cli import cli
+
+# Every module of the package is imported before any test patches a name: a module imported for the first
+# time under a monkeypatch would keep the patched function in its own namespace after the test.
+for _module in pkgutil.walk_packages(beanstrain.__path__, "beanstrain."):
+    importlib.import_module(_module.name)
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +120,6 @@ def trained_run(runner, tmp_path_factory):
 @pytest.fixture
 def no_pictures(monkeypatch):
     """Runs draw no pictures, for tests of everything else a run writes (and of cases that may train)."""
-    from beanstrain import session
+    from beanstrain import outputs
 
-    monkeypatch.setattr(session, "draw_pictures", lambda *args: [])
+    monkeypatch.setattr(outputs, "draw_pictures", lambda *args: [])

@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from run_folders import config_of
 
 from beanstrain import runs
 from beanstrain.cli import cli
-from run_folders import config_of
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,8 @@ def five_runs(runner, tmp_path_factory):
     """Five short finished runs under one --out, oldest first: beans7-neuron three times (seed 0, seed 1,
     learning rate 0.5), beans4-hidden2, and mlp512 on small MNIST-format blobs (val_* history columns)."""
     from mnist_files import blob_splits, write_npz
-    from beanstrain import session
+
+    from beanstrain import outputs
 
     root = tmp_path_factory.mktemp("compare")
     data = write_npz(root / "blobs.npz", blob_splits(train=200, test=50))
@@ -29,7 +30,7 @@ def five_runs(runner, tmp_path_factory):
                 ["--dataset", "mnist", "--model", "mlp512", "--epochs", "2", "--data", str(data)]]
     run_dirs = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(session, "draw_pictures", lambda *args: [])  # compare reads no picture
+        patch.setattr(outputs, "draw_pictures", lambda *args: [])  # compare reads no picture
         for args in settings:
             result = runner.invoke(cli, ["fit", *args, "--out", str(root / "runs"), "--quiet", "--json"])
             assert result.exit_code == 0, result.output

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_files import isolate_image_data, write_npz
 
 from beanstrain import files, runs
-from beanstrain.devices import load_keras
 from beanstrain.data import load_dataset
-from mnist_files import isolate_image_data, write_npz
+from beanstrain.devices import load_keras
 
 keras = load_keras()
 
@@ -67,7 +67,7 @@ def known_run(blob_run, tmp_path, monkeypatch):
     network.set_weights([kernel, np.zeros(10, np.float32)])
     config = json.loads((run_dir / runs.CONFIG).read_text())
     config["model_sha256"] = files.write_with(run_dir / runs.MODEL, network.save)
-    runs.write_json(run_dir / runs.CONFIG, config)
+    files.write_json(run_dir / runs.CONFIG, config)
 
     labels = np.array([true for true, predicted in PREDICTIONS.items() for _ in predicted], np.uint8)
     images = np.zeros((len(labels), 28, 28), np.uint8)

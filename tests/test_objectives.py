@@ -1,6 +1,6 @@
 """Losses, optimizers, accuracy and targets: checked against the task, and against Keras's own metrics.
 
-`figures()` gives every number `metrics.json`, the fit summary and `eval`
+`compute_metrics()` gives every number `metrics.json`, the fit summary and `eval`
 print, so it is checked against `model.evaluate` for every loss on every task that loss fits.
 """
 
@@ -15,10 +15,21 @@ import pytest
 from beanstrain.data import get_dataset, list_datasets
 from beanstrain.devices import load_keras
 from beanstrain.errors import UsageError
-from beanstrain.evaluation import figures
+from beanstrain.evaluation import compute_metrics
 from beanstrain.models import build_model
-from beanstrain.objectives import (DEFAULT_LOSS, LOSSES, OPTIMIZERS, accuracy_kind, canonical_loss, check_loss,
-                                   count_correct, encode_targets, make_accuracy_metric, make_loss, make_optimizer)
+from beanstrain.objectives import (
+    DEFAULT_LOSS,
+    LOSSES,
+    OPTIMIZERS,
+    accuracy_kind,
+    canonical_loss,
+    check_loss,
+    count_correct,
+    encode_targets,
+    make_accuracy_metric,
+    make_loss,
+    make_optimizer,
+)
 from beanstrain.recipes import Recipe, recipe_loss
 from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION, TASKS
 
@@ -86,7 +97,7 @@ def test_targets_take_the_form_the_loss_expects():
     assert encode_targets(labels, MULTICLASS, "mse", 3).dtype == np.float32
     assert accuracy_kind(REGRESSION, "mse") is None and make_accuracy_metric(REGRESSION, "mse") is None
 
-# README: "The loss defaults to the task's: squared error for regression, binary cross-entropy
+# docs/fit-and-eval.md: "The loss defaults to the task's: squared error for regression, binary cross-entropy
 # for two classes, categorical cross-entropy for more."
 TASK_LOSS = {"regression": ("mse", "MeanSquaredError"),
              "binary": ("binary_crossentropy", "BinaryCrossentropy"),
@@ -102,9 +113,9 @@ def test_the_loss_defaults_to_the_tasks(dataset):
 def test_a_pair_without_a_recipe_trains_on_its_tasks_loss(fit_json, monkeypatch):
     """The resolved default is what the run records and what the saved model was compiled with
     (xor + hidden2 has no recipe, so nothing but the default names the loss)."""
-    from beanstrain import session
+    from beanstrain import outputs
 
-    monkeypatch.setattr(session, "draw_pictures", lambda *args: [])  # not under test here
+    monkeypatch.setattr(outputs, "draw_pictures", lambda *args: [])  # not under test here
     run_dir = Path(fit_json("--dataset", "xor", "--model", "hidden2", "--epochs", "1", "--samples", "40")["run_dir"])
     name, keras_class = TASK_LOSS["binary"]
     assert json.loads((run_dir / "config.json").read_text())["loss"] == name
@@ -133,7 +144,7 @@ def test_figures_equal_keras_evaluate(loss, task):
     model.compile(loss=make_loss(loss), metrics=[metric] if metric else [])
     expected = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
 
-    got = figures(y, model(x).numpy(), loss, accuracy_kind(task, loss))
+    got = compute_metrics(y, model(x).numpy(), loss, accuracy_kind(task, loss))
     assert set(got) == set(expected) == ({"loss"} if task == "regression" else {"loss", "accuracy"})
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     if "accuracy" in got:

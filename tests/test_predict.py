@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
 from drawings import as_drawing, as_photo, mnist_like_digits
 from mnist_files import write_npz
+from PIL import Image, ImageDraw
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -51,7 +50,8 @@ def test_json_shape(invoke, blob_run, sevens):
     for entry in results:
         assert set(entry) == {"file", "predicted", "label", "probability", "probabilities", "inverted"}
         assert len(entry["probabilities"]) == 10 and sum(entry["probabilities"]) == pytest.approx(1.0, abs=1e-4)
-        assert entry["predicted"] == int(np.argmax(entry["probabilities"])) and entry["label"] == str(entry["predicted"])
+        assert entry["predicted"] == int(np.argmax(entry["probabilities"]))
+        assert entry["label"] == str(entry["predicted"])
         assert entry["probability"] == max(entry["probabilities"])
 
 
@@ -93,8 +93,9 @@ def test_text_output_and_plot(invoke, blob_run, sevens, tmp_path):
 
 
 def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, sevens, tmp_path, monkeypatch):
-    from beanstrain.plots import images as image_plots
+    from beanstrain import predict
     from beanstrain.data.digits import picture_thumbnail, read_digit
+    from beanstrain.plots import images as image_plots
 
     drawn = {}
     draw = image_plots.plot_digit_predictions
@@ -103,7 +104,7 @@ def test_plot_shows_each_picture_beside_what_the_network_saw(invoke, blob_run, s
         drawn.update(images=images, probabilities=probabilities, captions=captions, pictures=pictures)
         return draw(images, probabilities, captions, class_names, path, pictures)
 
-    monkeypatch.setattr(image_plots, "plot_digit_predictions", keep_and_draw)
+    monkeypatch.setattr(predict, "plot_digit_predictions", keep_and_draw)
     picture = tmp_path / "bars.png"
     results, _ = predict_json(invoke, blob_run, *sevens, "--plot", picture)
     for index, path in enumerate(sevens):

@@ -12,8 +12,6 @@ import threading
 import tty
 from pathlib import Path
 
-import pytest
-
 from beanstrain.devices import load_tensorflow
 from beanstrain.progress import Progress
 
@@ -65,8 +63,8 @@ PROGRESS = re.compile(r"epoch +(\d+)/5  loss \S+  accuracy \S+  test_loss \S+  t
 def test_on_a_terminal_the_progress_is_one_line_rewritten_in_place(tmp_path, no_pictures):
     """`fit` writing to a pseudo-terminal: the header and device lines, then carriage returns only, each
     redraw padded over the last, and one newline when training ends."""
-    from beanstrain.session import fit_run
     from beanstrain.recipes import resolve_recipe
+    from beanstrain.training import fit_run
 
     controller, terminal_end = pty.openpty()
     tty.setraw(terminal_end)  # the bytes as written, without the terminal's newline translation

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from run_folders import config_of, only_run
 
 from beanstrain import report, runs
 from beanstrain.files import write_json
 from beanstrain.recipes import Recipe, as_dict, resolve_recipe
-from run_folders import config_of, only_run
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
 
@@ -101,7 +101,7 @@ def test_a_run_with_keys_no_flag_sets_is_trained_again_from_its_own_recipe_file(
 
 
 def test_every_way_a_run_ends_writes_its_page(invoke, tmp_path, monkeypatch, interrupt_at):
-    from beanstrain import session
+    from beanstrain import outputs
     from beanstrain.errors import RunError
 
     interrupt_at(2)
@@ -116,7 +116,7 @@ def test_every_way_a_run_ends_writes_its_page(invoke, tmp_path, monkeypatch, int
     def no_space(*args):
         raise RunError("no space left on device")
 
-    monkeypatch.setattr(session, "draw_pictures", no_space)
+    monkeypatch.setattr(outputs, "draw_pictures", no_space)
     invoke("fit", "beans7-neuron", "--epochs", 3, "--out", tmp_path / "failed", "--quiet", exit_code=1)
     monkeypatch.undo()
     failed = only_run(tmp_path / "failed")
@@ -263,7 +263,7 @@ def test_report_refuses_what_is_not_a_run_or_a_folder_of_runs(invoke, tmp_path, 
 
 
 def test_a_run_that_fails_says_one_line_even_when_its_page_cannot_be_written(invoke, tmp_path, monkeypatch):
-    from beanstrain import session
+    from beanstrain import outputs
     from beanstrain.errors import RunError
 
     def refuse(run_dir):
@@ -273,7 +273,7 @@ def test_a_run_that_fails_says_one_line_even_when_its_page_cannot_be_written(inv
         raise RunError("the pictures could not be drawn")
 
     monkeypatch.setattr(report, "write_run_page", refuse)
-    monkeypatch.setattr(session, "draw_pictures", broken)
+    monkeypatch.setattr(outputs, "draw_pictures", broken)
     result = invoke("fit", "beans7-neuron", "--epochs", 3, "--out", tmp_path, "--quiet", exit_code=1)
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("Error: the pictures could not be drawn")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_folders import config_of, only_run
 
 from beanstrain import runs
 from beanstrain.devices import load_keras
 from beanstrain.trace import read_trace, snapshot_epochs, snapshot_steps
-from run_folders import config_of, only_run
 
 keras = load_keras()
 
@@ -114,7 +114,7 @@ HOOKED_CLI = Path(__file__).parent / "hooked_beanstrain.py"
 
 def _start(arguments, stderr_path: Path, **hooks):
     """`beanstrain fit ARGUMENTS` in a new process, with the test hooks of tests/hooked_beanstrain.py."""
-    stderr = open(stderr_path, "w")
+    stderr = open(stderr_path, "w")  # noqa: SIM115 (the child process writes to it until it is killed)
     environment = {**os.environ, **{name: str(value) for name, value in hooks.items()}}
     return subprocess.Popen([sys.executable, str(HOOKED_CLI), "fit", *map(str, arguments)],
                             stdout=subprocess.DEVNULL, stderr=stderr, env=environment), stderr
@@ -230,13 +230,13 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_
 
 
 def test_a_failure_during_training_marks_the_run_failed_and_keeps_a_checkpoint(invoke, tmp_path, monkeypatch):
-    from beanstrain import session
+    from beanstrain import outputs
     from beanstrain.errors import RunError
 
     def no_space(*args, **kwargs):
         raise RunError("no space left on device")
 
-    monkeypatch.setattr(session, "draw_pictures", no_space)
+    monkeypatch.setattr(outputs, "draw_pictures", no_space)
     result = invoke("fit", "beans7-neuron", "--epochs", 3, "--out", tmp_path, "--quiet", exit_code=1)
     run_dir = only_run(tmp_path)
     assert "no space left on device" in result.output and "fit --resume" in result.output

@@ -15,8 +15,8 @@ from beanstrain.engines.numpy_net import Network, read_layers
 from beanstrain.engines.rules import make_rule
 from beanstrain.models import NETWORKS, build_model
 from beanstrain.objectives import LOSSES, make_loss
+from beanstrain.preparation import prepare
 from beanstrain.recipes import list_recipes
-from beanstrain.session import prepare
 from beanstrain.tasks import TASKS
 
 # Every network the numpy engine trains, each with the dataset of its first recipe.
