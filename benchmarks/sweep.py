@@ -88,7 +88,8 @@ def main(argv=None) -> int:
         rows.append((f"{case['recipe']}, seeds {case['seeds'][0]}..{case['seeds'][-1]} ({how})",
                      f"{sequential:.1f}", f"{sweep:.1f}", f"{sweep / sequential:.2f}",
                      " ".join(f"{value:.2f}" for value in accuracies)))
-        print(f"{case['recipe']}: fits {[round(value, 1) for value in fits]} s, sweeps {[round(value, 1) for value in sweeps]} s")
+        rounded_fits, rounded_sweeps = [round(value, 1) for value in fits], [round(value, 1) for value in sweeps]
+        print(f"{case['recipe']}: fits {rounded_fits} s, sweeps {rounded_sweeps} s")
     header = ("trials", "fits one after another s", "sweep s", "sweep / fits", "test accuracy per trial")
     widths = [max(len(row[index]) for row in [header, *rows]) for index in range(len(header))]
     for row in [header, tuple("-" * width for width in widths), *rows]:

@@ -13,8 +13,15 @@ import numpy as np
 import pytest
 
 from beanstrain import checkpoints, files, runs
-from beanstrain.checkpoints import (CHECKPOINT_INFO, Keeper, TrainingState, has_checkpoint, read_checkpoint,
-                                    remove_checkpoint, write_checkpoint)
+from beanstrain.checkpoints import (
+    CHECKPOINT_INFO,
+    Keeper,
+    TrainingState,
+    has_checkpoint,
+    read_checkpoint,
+    remove_checkpoint,
+    write_checkpoint,
+)
 from beanstrain.engines import EngineState
 from beanstrain.errors import RunError
 from beanstrain.models import build_model

@@ -17,7 +17,8 @@ SUBCOMMANDS = sorted(cli.commands)
 
 
 def test_cli_import_does_not_load_heavy_libraries():
-    code = "import sys, beanstrain.cli; print([m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])"
+    code = ("import sys, beanstrain.cli; "
+            "print([m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 
@@ -27,7 +28,8 @@ def test_importing_any_module_loads_no_heavy_library():
     code = ("import importlib, pkgutil, sys, beanstrain\n"
             "for module in pkgutil.walk_packages(beanstrain.__path__, 'beanstrain.'):\n"
             "    importlib.import_module(module.name)  # __main__ included: importing it runs nothing\n"
-            "print(len(sys.modules) > 0, [m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])")
+            "print(len(sys.modules) > 0, "
+            "[m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "True []"
 

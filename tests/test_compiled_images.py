@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from beanstrain.devices import load_keras
-from beanstrain.data import load_dataset
-from beanstrain.models import model_inputs
-from beanstrain.engines.compiled import EVAL_SLICE
 from mnist_files import blob_splits, write_npz
+
+from beanstrain.data import load_dataset
+from beanstrain.devices import load_keras
+from beanstrain.engines.compiled import EVAL_SLICE
+from beanstrain.models import model_inputs
 
 keras = load_keras()
 TRAIN_IMAGES, VALIDATION_SPLIT = 2300, 0.9

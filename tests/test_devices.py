@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from run_folders import config_of, only_run
 
 from beanstrain import runs
 from beanstrain.devices import load_keras, load_tensorflow
-from run_folders import config_of, only_run
 
 HOOKED_CLI = Path(__file__).parent / "hooked_beanstrain.py"
 # 100 beans in batches of 10: every batch splits evenly, so each replica's mean gradient, averaged,

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_folders import config_of, only_run, run_folders
 
 from beanstrain import files, runs
 from beanstrain.checkpoints import is_checkpoint_file
-from run_folders import config_of, only_run, run_folders
 
 # beans7-neuron's pictures, in the order drawn; beans4-hidden2 also gets neurons.png.
 TOY_PICTURES = ["data.png", "boundary.png", "surface.png", "history.png", "training.gif", "weights.png"]
@@ -209,7 +209,8 @@ def test_when_config_json_cannot_be_written_at_all_the_line_says_so(invoke, tmp_
     run_dir = only_run(tmp_path)
     assert line == (f"Error: no space left on device writing surface.png in {run_dir}; config.json could not be "
                     f"updated either (no space left on device), so it does not say finished; history.csv, "
-                    f"model.keras, metrics.json, trace.npz, data.png and boundary.png were saved, but the run is not marked "
+                    "model.keras, metrics.json, trace.npz, data.png and boundary.png were saved, "
+                    "but the run is not marked "
                     f"finished; free some space and train again")
     assert config_of(run_dir)["state"] == "running"  # what it said before: the line tells the truth about it
 

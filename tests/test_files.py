@@ -19,19 +19,17 @@ def leftovers(folder: Path) -> list[str]:
 def test_failure_inside_atomic_path_keeps_the_old_file(tmp_path):
     target = tmp_path / "metrics.json"
     files.write_json(target, {"old": 1})
-    with pytest.raises(RuntimeError, match="disk full"):
-        with files.atomic_path(target) as temporary:
-            temporary.write_text('{"new": 2, "half')
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), files.atomic_path(target) as temporary:
+        temporary.write_text('{"new": 2, "half')
+        raise RuntimeError("disk full")
     assert json.loads(target.read_text()) == {"old": 1}
     assert leftovers(tmp_path) == []
 
 
 def test_failure_inside_atomic_path_leaves_no_file_when_there_was_none(tmp_path):
-    with pytest.raises(OSError):
-        with files.atomic_path(tmp_path / "history.csv") as temporary:
-            temporary.write_text("epoch,loss\n1,")
-            raise OSError("killed")
+    with pytest.raises(OSError), files.atomic_path(tmp_path / "history.csv") as temporary:
+        temporary.write_text("epoch,loss\n1,")
+        raise OSError("killed")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mnist_files import blob_splits, write_npz
 
 CASES = {

@@ -12,7 +12,8 @@ from beanstrain.models import HANDFUL
 from beanstrain.recipes import list_recipes
 from beanstrain.runs import create_run_dir
 
-TOY_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset not in ("mnist", "fashion-mnist"))
+TOY_RECIPES = sorted(name for name, recipe in list_recipes().items()
+                     if recipe.dataset not in ("mnist", "fashion-mnist"))
 
 
 @pytest.mark.parametrize("recipe", TOY_RECIPES)
@@ -61,7 +62,8 @@ def test_flags_override_the_recipe(fit_json):
     summary = fit_json("--dataset", "spiral", "--model", "deep8", "--optimizer", "adam", "--learning-rate", "0.01",
                        "--epochs", "3", "--batch-size", "25")
     config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
-    assert (config["recipe"]["optimizer"], config["recipe"]["learning_rate"], config["batch_size"]) == ("adam", 0.01, 25)
+    recorded = (config["recipe"]["optimizer"], config["recipe"]["learning_rate"], config["batch_size"])
+    assert recorded == ("adam", 0.01, 25)
 
 
 def test_short_run_takes_fit_and_records_it(fit_json):

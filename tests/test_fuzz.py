@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_files import idx_bytes
 
 from beanstrain import files, runs
-from beanstrain.errors import RunError, UsageError
 from beanstrain.data.formats import IDX_FILES
-from mnist_files import idx_bytes
+from beanstrain.errors import RunError, UsageError
 
 SECONDS_PER_CASE = 60
 CASES_PER_KIND = 4
@@ -118,7 +118,8 @@ def test_idx_files(runner, tmp_path, gz, no_pictures):
         victim = sorted(originals)[int(rng.integers(0, len(originals)))]
         case = mutants(originals[victim], seed=100 + number, flips_within=24)[number]
         (folder / victim).write_bytes(case)
-        codes.append(assert_refused_or_trained(runner, fit_mnist(folder, tmp_path / "runs"), tmp_path / "runs").exit_code)
+        result = assert_refused_or_trained(runner, fit_mnist(folder, tmp_path / "runs"), tmp_path / "runs")
+        codes.append(result.exit_code)
     assert codes.count(0) < len(codes) // 2
 
 

@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mnist_files import blob_splits, random_splits, write_file, write_idx_folder, write_npz
 
 from beanstrain.data import list_datasets
 from beanstrain.data.locate import search_places
 from beanstrain.recipes import list_recipes
-from mnist_files import blob_splits, random_splits, write_file, write_idx_folder, write_npz
 
 IMAGE_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset in list_datasets("image"))
 IMAGE_PICTURES = ("samples.png", "confusion.png", "predictions.png", "wrong.png", "history.png")
@@ -190,7 +190,8 @@ def test_data_given_path_and_environment(invoke, tmp_path, monkeypatch):
     assert "(25 train / 5 test)" in invoke("data", "fashion-mnist", "--data", folder).output
     monkeypatch.setenv("BEANSTRAIN_DATA", str(tmp_path))
     write_npz(tmp_path / "fashion-mnist.npz", random_splits(train=7, test=3))
-    assert invoke("data", "fashion-mnist").output == f"fashion-mnist: {tmp_path / 'fashion-mnist.npz'} (7 train / 3 test)\n"
+    expected = f"fashion-mnist: {tmp_path / 'fashion-mnist.npz'} (7 train / 3 test)\n"
+    assert invoke("data", "fashion-mnist").output == expected
 
 
 def test_data_named_and_missing_or_broken_exits_1(invoke, tmp_path):

@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from beanstrain import report
 from browser import chromium, open_page
 from test_report import HOSTILE, add_animation, copy_of
+
+from beanstrain import report
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="no Chromium installed (Debian's `chromium` package): "
                                                             "the report pages were not checked in a browser")

@@ -197,8 +197,8 @@ def test_dead_relu_units_named_in_a_run_are_dead_by_keras_own_forward_pass(invok
     """The count in the warning is checked against each relu layer's output from a Keras functional model."""
     import re
 
-    from beanstrain.devices import load_keras
     from beanstrain.data import load_dataset
+    from beanstrain.devices import load_keras
 
     keras = load_keras()
     result = invoke("fit", "--dataset", "circle", "--model", "deep8", "--optimizer", "sgd", "--learning-rate", 5,

@@ -40,9 +40,8 @@ def test_a_run_folder_is_held_by_one_process_at_a_time(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(UsageError, match="being trained by another process"):
-            with runs.holding(tmp_path):
-                pass
+        with pytest.raises(UsageError, match="being trained by another process"), runs.holding(tmp_path):
+            pass
     finally:
         holder.kill()
         holder.wait()

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from run_folders import config_of
 
 pytest.importorskip("ray")
@@ -69,7 +68,8 @@ def resumed_sweep(interrupted_sweep, runner):
 def test_sigint_stops_the_running_trial_with_a_checkpoint_and_leaves_the_rest_pending(interrupted_sweep):
     assert interrupted_sweep["code"] == 130, interrupted_sweep["stderr"]
     last_line = interrupted_sweep["stderr"].strip().splitlines()[-1]
-    assert last_line == f"Error: sweep interrupted; resume with: beanstrain sweep --resume {interrupted_sweep['sweep_dir']}"
+    resume = f"beanstrain sweep --resume {interrupted_sweep['sweep_dir']}"
+    assert last_line == f"Error: sweep interrupted; resume with: {resume}"
     record = interrupted_sweep["record"]
     assert record["state"] == "interrupted" and record["grid"] == {
         "learning_rate": [0.05, 1e30], "seed": [0, 1], "epochs": [6], "engine": ["fit"]}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from run_folders import run_folders
 
 from beanstrain import runs
 from beanstrain.devices import load_keras
@@ -15,7 +16,6 @@ from beanstrain.engines import ENGINES
 from beanstrain.errors import RunError
 from beanstrain.plots.animate import FPS, PAUSE_SECONDS
 from beanstrain.trace import TRACE, read_trace, snapshot_epochs
-from run_folders import run_folders
 
 
 def saved_weights(run_dir) -> list[np.ndarray]:

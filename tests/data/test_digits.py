@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from drawings import as_drawing, as_photo, mnist_like_digits
 from PIL import Image, ImageDraw, features
 
 from beanstrain.data import digits
-from drawings import as_drawing, as_photo, mnist_like_digits
 from beanstrain.data.digits import looks_dark_on_light, read_digit
 from beanstrain.errors import RunError, UsageError
 

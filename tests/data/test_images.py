@@ -14,12 +14,12 @@ import sys
 
 import numpy as np
 import pytest
+from mnist_files import idx_bytes, random_splits, write_file, write_idx_folder, write_npz
 
 from beanstrain.data import DATASETS, formats, list_datasets, locate
 from beanstrain.data.formats import read_idx, read_npz
 from beanstrain.data.locate import describe_images, find_images, load_images, search_places
 from beanstrain.errors import RunError, UsageError
-from mnist_files import idx_bytes, random_splits, write_file, write_idx_folder, write_npz
 
 NAMES = list(list_datasets("image"))
 

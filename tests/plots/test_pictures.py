@@ -17,7 +17,7 @@ from beanstrain.data import Dataset, load_dataset
 from beanstrain.plots import PICTURES, RunOutputs, draw_run_pictures
 from beanstrain.plots.history import plot_history
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+RUN_FOLDER_DOC = Path(__file__).resolve().parents[2] / "docs" / "run-folder.md"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -50,8 +50,9 @@ def test_a_run_gets_its_kinds_pictures(tmp_path, run, expected):
         assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
 
 
-def test_the_readme_lists_every_picture_a_run_can_get():
-    listed = set(re.findall(r"^\| `(\w+\.(?:png|gif|mp4))` \|", README.read_text(), flags=re.MULTILINE))
+def test_the_docs_list_every_picture_a_run_can_get():
+    listed = set(re.findall(r"^\| `(\w+\.(?:png|gif|mp4))` \|", RUN_FOLDER_DOC.read_text(),
+                            flags=re.MULTILINE))
     assert {picture.file for pictures in PICTURES.values() for picture in pictures} == listed
 
 
