@@ -19,14 +19,16 @@ from pathlib import Path
 
 import click
 
+from beanstrain.backends import use_backend
 from beanstrain.catalog import STATES as RUN_STATES
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
 from beanstrain.objectives import LOSSES, OPTIMIZERS
-from beanstrain.options import data_option, json_option, out_option, quiet_option
+from beanstrain.options import backend_option, data_option, json_option, out_option, quiet_option
 from beanstrain.plots.animate import ANIMATIONS
+from beanstrain.recipes import PRECISIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -164,22 +166,29 @@ def list_command(as_json):
                    "(auto picks; see docs/engines.md).")
 @out_option()
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_CHOICES),
-              help="auto uses a GPU when TensorFlow sees one; gpu without one is an error.")
+              help="auto uses a GPU when the backend sees one (CUDA; Apple's MPS on torch); gpu without one is an "
+                   "error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or failed run from its checkpoint, in its folder, with its recorded "
                    "settings; for a finished run whose pictures a full disk stopped, draw them.")
 @quiet_option("No progress display.")
 @json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
 @click.option("--devices", type=int, metavar="N",
-              help="Train on N devices at once (tf.distribute's MirroredStrategy, fit engine): N GPUs, or without a "
-                   "GPU the CPU split into N logical devices. The batch size stays the whole step's batch. "
-                   "Default 1; a resumed run: the number it recorded.")
+              help="Train on N devices at once (fit engine; tf.distribute's MirroredStrategy on tensorflow, "
+                   "keras.distribution's DataParallel on jax): N GPUs, or without a GPU the CPU split into N logical "
+                   "devices. The batch size stays the whole step's batch. Default 1; a resumed run: the number it "
+                   "recorded.")
+@backend_option()
+@click.option("--precision", type=click.Choice(PRECISIONS),
+              help="Keras's dtype policy: float32 (the default), or mixed_bfloat16 / mixed_float16, 16-bit maths on "
+                   "float32 weights (fast on GPUs and on CPUs with AMX or AVX-512 BF16). Keras engines only.")
 @click.option("--animation", default="gif", show_default=True, type=click.Choice(ANIMATIONS),
               help="The training animation of a run on a generated set: "
                    + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices, animation):
+        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices, backend, precision,
+        animation):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -209,7 +218,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
 
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
              "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
-             "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine}
+             "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine,
+             "precision": precision}
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
@@ -217,9 +227,10 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
                   if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
-        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices)
+        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices, backend=backend)
     else:
         resolved = resolve_recipe(recipe, flags)
+        use_backend(backend)
         summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
                           devices=1 if devices is None else devices, animation=animation)
     if as_json:
@@ -242,7 +253,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
 @click.option("--min-accuracy", type=float, help="Exit 1 when test accuracy is below this (0 to 1).")
 @data_option("Evaluate image runs on this data's test split instead.")
 @json_option("Print one JSON object on stdout.")
-def eval_command(target, out, min_accuracy, data_path, as_json):
+@backend_option()
+def eval_command(target, out, min_accuracy, data_path, as_json, backend):
     """Evaluate a trained run on its test data and write eval.json into its folder.
 
     Takes the newest finished run of RECIPE under --out, or the run folder
@@ -255,6 +267,7 @@ def eval_command(target, out, min_accuracy, data_path, as_json):
     """
     from beanstrain.evaluation import eval_run
 
+    use_backend(backend)
     result = eval_run(target, out=out, min_accuracy=min_accuracy, data_path=data_path)
     if as_json:
         emit_json({"run_dir": result["run_dir"], "metrics": result["metrics"], "passed": result["passed"],
@@ -319,7 +332,8 @@ def data_command(name, data_path, as_json):
 @json_option("Print one JSON list, one entry per image.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Save a picture here: each file, the 28x28 image the network saw, and its probability bars.")
-def predict(images, target, out, invert, as_json, plot):
+@backend_option()
+def predict(images, target, out, invert, as_json, plot, backend):
     """Predict the class of your own images (PNG, BMP or JPEG, any size) with a trained image run.
 
     Each image is brought to MNIST's form the way MNIST was made: grey,
@@ -338,6 +352,7 @@ def predict(images, target, out, invert, as_json, plot):
     from beanstrain.predict import check_plot_path, plot_prediction, predict_images
 
     plot_path = check_plot_path(plot)
+    use_backend(backend)
     prediction = predict_images(list(images), target, out=out, invert=invert)
     if as_json:
         emit_json(prediction.results)
@@ -376,9 +391,10 @@ def predict(images, target, out, invert, as_json, plot):
 @json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
 @data_option("MNIST-format data every trial of an image recipe trains on: a .npz or a "
                                           "folder of the four IDX files (with --address, a path every node sees).")
+@backend_option()
 @click.pass_context
 def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json,
-          data_path):
+          data_path, backend):
     """Train RECIPE once for every combination of the --set values, on Ray, each trial an ordinary run.
 
     Needs Ray (pip install "beanstrain[sweep]"). Without --address, Ray starts
@@ -410,11 +426,12 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
         given += ["--out"] * (ctx.get_parameter_source("out") != click.core.ParameterSource.DEFAULT)
         if given:
             raise UsageError(f"--resume runs a sweep as it was recorded; drop {', '.join(given)}")
-        result = resume_sweep(resume_dir, parallel, min_accuracy, min_fraction, quiet)
+        result = resume_sweep(resume_dir, parallel, min_accuracy, min_fraction, quiet, backend)
     elif recipe is None:
         raise UsageError("give a RECIPE (see `beanstrain list`) and its --set values, or --resume SWEEP_DIR")
     else:
-        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet, data_path)
+        result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet, data_path,
+                           backend)
     if as_json:
         emit_json(result)
     else:

@@ -23,7 +23,7 @@ import numpy as np
 
 from beanstrain import files, runs
 from beanstrain.data import load_dataset
-from beanstrain.devices import load_keras
+from beanstrain.devices import load_keras, to_numpy
 from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.models import model_inputs
 from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
@@ -38,7 +38,7 @@ def predictor(model, model_name: str):
     """A plain function inputs -> outputs, in large slices, without `model.predict`'s per-call tracing."""
     def predict(x):
         x = model_inputs(model_name, np.asarray(x, dtype=np.float32))
-        return np.concatenate([model(x[start:start + PREDICT_SLICE], training=False).numpy()
+        return np.concatenate([to_numpy(model(x[start:start + PREDICT_SLICE], training=False))
                                for start in range(0, len(x), PREDICT_SLICE)])
     return predict
 

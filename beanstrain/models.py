@@ -45,13 +45,20 @@ class Network:
 
 
 def output_layer(task: str, num_classes: int, use_bias: bool = True):
-    """The output unit(s) a task needs: linear, sigmoid, or softmax over the classes."""
-    layers = load_keras().layers
+    """The output unit(s) a task needs: linear, sigmoid, or softmax over the classes.
+
+    Under a mixed precision policy the output stays float32, as Keras's guide advises: a softmax or
+    sigmoid in 16 bits rounds probabilities near 0 and 1 to them."""
+    keras = load_keras()
+    layers = keras.layers
+    options = {"use_bias": use_bias, "name": "output"}
+    if keras.config.dtype_policy().name.startswith("mixed"):
+        options["dtype"] = "float32"
     if task == REGRESSION:
-        return layers.Dense(units=1, use_bias=use_bias, name="output")
+        return layers.Dense(units=1, **options)
     if task == BINARY:
-        return layers.Dense(units=1, activation="sigmoid", use_bias=use_bias, name="output")
-    return layers.Dense(units=num_classes, activation="softmax", use_bias=use_bias, name="output")
+        return layers.Dense(units=1, activation="sigmoid", **options)
+    return layers.Dense(units=num_classes, activation="softmax", **options)
 
 
 def slope(input_shape, head):

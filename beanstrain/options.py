@@ -1,6 +1,8 @@
 """The command-line options several commands share, declared once; each command words its own help.
 
     >>> import click
+
+from beanstrain.backends import BACKENDS
     >>> @click.command()
     ... @out_option()
     ... @json_option("Print one JSON list.")
@@ -16,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
+from beanstrain.backends import BACKENDS
 
 RUNS_HELP = "Folder that holds the run folders."
 
@@ -38,3 +42,11 @@ def data_option(help: str):
 def quiet_option(help: str):
     """--quiet: no progress display."""
     return click.option("--quiet", is_flag=True, help=help)
+
+
+def backend_option():
+    """--backend: the Keras backend the command builds or loads networks on."""
+    return click.option("--backend", type=click.Choice(tuple(BACKENDS)),
+                        help="Keras backend: "
+                        + "; ".join(f"{name}: {entry.summary}" for name, entry in BACKENDS.items())
+                        + ". Default: KERAS_BACKEND, else tensorflow.")

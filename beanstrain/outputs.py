@@ -22,6 +22,7 @@ from pathlib import Path
 from beanstrain import files, run_failures, runs
 from beanstrain.checkpoints import remove_checkpoint
 from beanstrain.data import Dataset, load_dataset
+from beanstrain.devices import to_numpy
 from beanstrain.diagnosis import PROBE_SAMPLES, Evidence, dead_ends, dead_relu_layers
 from beanstrain.errors import RunError, first_line
 from beanstrain.evaluation import compute_metrics, load_run_model, per_class_accuracy, predictor
@@ -82,7 +83,7 @@ def _dead_ends(prepared: PreparedRun, history, test_outputs, y_test, metrics) ->
     activation = getattr(getattr(output, "activation", None), "__name__", None)
     evidence = Evidence(losses=history.column("loss"), outputs=test_outputs, targets=y_test,
                         accuracy_kind=prepared.accuracy, test_accuracy=metrics["test"].get("accuracy"),
-                        learning_rate=float(prepared.model.optimizer.learning_rate.numpy()),
+                        learning_rate=float(to_numpy(prepared.model.optimizer.learning_rate)),
                         output_activation=activation if activation in ("sigmoid", "softmax") else None,
                         level_mapping=prepared.recipe.level_mapping if prepared.recipe.levels else None)
     probe = prepared.data.x[:PROBE_SAMPLES]

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from beanstrain.backends import active_backend
 from beanstrain.data import Dataset, load_dataset
-from beanstrain.devices import distribution_strategy, load_keras, load_tensorflow, select_devices
+from beanstrain.devices import device_scope, distribution_strategy, load_keras, select_devices
 from beanstrain.engines import TrainData, choose_engine
 from beanstrain.engines.build import make_trainer
 from beanstrain.engines.levels import LevelSettings
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.initializers import draw_initial_weights
 from beanstrain.models import build_model, get_network, model_inputs, set_initial_weights
 from beanstrain.objectives import (
     accuracy_kind,
@@ -80,6 +82,18 @@ def check_shared_batch(batch_size: int, devices: int) -> None:
                          + (f"{below} or {above}" if below else f"{above}"))
 
 
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Keras's dtype policy while a network is built: its layers keep it, and the process's stays as it was."""
+    keras = load_keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def encode(targets, dataset: Dataset, loss_name: str):
     """Targets in the form the run's loss expects (`objectives.encode_targets`); None stays None."""
     return None if targets is None else encode_targets(targets, dataset.task, loss_name, dataset.num_classes)
@@ -96,8 +110,9 @@ class PreparedRun:
     batch_size: int
     model: object  # the Keras network, built and given its initial weights
     engine: str
-    strategy: object = None  # a tf.distribute strategy when the run trains on several devices
+    strategy: object = None  # what mirrors the network on several devices (devices.distribution_strategy)
     animation: str = "gif"  # plots.animate.ANIMATIONS: how training.gif / training.mp4 is written, or "none"
+    backend: str = "tensorflow"  # the Keras backend it trains on (backends.BACKENDS)
 
     @property
     def loss_name(self) -> str:
@@ -110,13 +125,14 @@ class PreparedRun:
 
     def placement(self):
         """The one device a run's work is placed on (on several devices the strategy places it)."""
-        return contextlib.nullcontext() if self.strategy else load_tensorflow().device(self.device["tf_device"])
+        return contextlib.nullcontext() if self.strategy else device_scope(self.device)
 
     def replicas(self):
         """The strategy's scope, where the optimizer is made and training runs, on several devices.
 
-        Only training belongs in it: Keras divides every loss computed in it by the number of
-        devices (each replica's share of the summed gradient), so a run's metrics are taken outside."""
+        Only training belongs in it: under tf.distribute Keras divides every loss computed in it by the
+        number of devices (each replica's share of the summed gradient), so a run's metrics are taken
+        outside."""
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
     def make_trainer(self):
@@ -154,10 +170,16 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
             engine: str | None = None, devices: int = 1, animation: str = "gif") -> PreparedRun:
     """Load and check the data and build the network; `batch_size` and `engine` are given when resuming.
 
-    On several `devices` the network is built in the strategy's scope, so each device holds a mirror of it."""
+    The network is built on the run's device (on several `devices`, in the strategy's scope, so each
+    device holds a mirror of it) with its initial weights drawn in NumPy from the seed, the same on
+    every backend (`initializers.draw_initial_weights`)."""
+    backend = active_backend()
     requested = engine or engine_for_rule(recipe.engine, recipe.optimizer)
+    if requested != "auto":  # an engine the backend lacks is refused before any device is set up
+        choose_engine(requested, None, steps=0, backend=backend)
     if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up
-        engine = choose_engine(requested, get_network(recipe.model).engine, steps=0, devices=devices)
+        engine = choose_engine(requested, get_network(recipe.model).engine, steps=0, devices=devices,
+                               backend=backend)
         check_shared_batch(batch_size or recipe.batch_size, devices)
     chosen_device = select_devices(device, devices)
     strategy = distribution_strategy(chosen_device)
@@ -171,10 +193,12 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     check_shared_batch(batch_size, devices)  # again: a batch clamped to the training set
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
-    with strategy.scope() if strategy else contextlib.nullcontext():
+    with strategy.scope() if strategy else (contextlib.nullcontext() if backend == "tensorflow"
+                                            else device_scope(chosen_device)), dtype_policy(recipe.precision):
         model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+        model.set_weights(draw_initial_weights(model, recipe.seed))
         set_initial_weights(model, recipe.initial_weights, recipe.seed)
     engine = engine or choose_engine(requested, get_network(recipe.model).engine,
-                                     steps=recipe.epochs * math.ceil(len(x) / batch_size))
+                                     steps=recipe.epochs * math.ceil(len(x) / batch_size), backend=backend)
     data = TrainData(x, encode(y, dataset, loss_name), held_x, encode(held_y, dataset, loss_name), held_name)
-    return PreparedRun(recipe, chosen_device, dataset, data, batch_size, model, engine, strategy, animation)
+    return PreparedRun(recipe, chosen_device, dataset, data, batch_size, model, engine, strategy, animation, backend)

@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 
 from beanstrain import runs
+from beanstrain.backends import DEFAULT_BACKEND, use_backend
 from beanstrain.checkpoints import has_checkpoint
-from beanstrain.devices import load_tensorflow
+from beanstrain.devices import load_keras, load_tensorflow
 from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.interrupts import StopRequest
 from beanstrain.recipes import Recipe, as_dict, fit_words, load_recipe
@@ -98,15 +99,14 @@ def cluster_cpus(ray) -> tuple[float, float]:
 
 
 def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, command: list[str],
-              data_path: str | None = None) -> dict:
+              data_path: str | None = None, backend: str = DEFAULT_BACKEND) -> dict:
     """In a Ray worker: one trial as `beanstrain fit` would train it; what went wrong comes back as text."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"  # the process that trained it; it keeps TensorFlow loaded
-    tf = load_tensorflow()
-    try:  # only before TensorFlow first runs anything in this worker; later trials keep the same count
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        pass
+    worker = f"{socket.gethostname()}:{os.getpid()}"  # the process that trained it; it keeps Keras loaded
+    try:
+        use_backend(backend)
+    except UsageError as error:
+        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker}
+    limit_threads(backend, threads)
     saved_argv, sys.argv = sys.argv, command  # config.json records the command that trained the run
     try:
         if resume:
@@ -125,9 +125,26 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
         sys.argv = saved_argv
 
 
-def fit_command(recipe: dict, out: str, run_dir: str, data_path: str | None = None) -> list[str]:
+def limit_threads(backend: str, threads: int) -> None:
+    """A trial's share of the CPUs: the framework's thread pools, where the backend lets them be set."""
+    if backend == "tensorflow":
+        tf = load_tensorflow()
+        try:  # only before TensorFlow first runs anything in this worker; later trials keep the same count
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass
+    elif backend == "torch":
+        load_keras()
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def fit_command(recipe: dict, out: str, run_dir: str, data_path: str | None = None,
+                backend: str = DEFAULT_BACKEND) -> list[str]:
     """The `beanstrain fit` command line that trains the same run on its own (`recipes.fit_words`)."""
-    return fit_words(Recipe(**recipe), Path(run_dir), data_path) + ["--out", out, "--device", "cpu"]
+    return fit_words(Recipe(**recipe), Path(run_dir), data_path, backend=backend) + ["--out", out, "--device", "cpu"]
 
 
 def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
@@ -146,6 +163,7 @@ def next_run(trial: dict, out: Path) -> tuple[Path, bool]:
 def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str | None, quiet: bool = False) -> dict:
     """Run every trial not done yet, at most `parallel` at once; sweep.json follows each change."""
     todo = [trial for trial in sweep["trials"] if trial["state"] not in (runs.FINISHED, runs.DIVERGED)]
+    backend = sweep.get("backend", DEFAULT_BACKEND)
     started = time.monotonic()
     ray = start_ray(address)
     try:
@@ -156,7 +174,7 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
         where = f"the Ray cluster at {address}" if address else "Ray on this machine"
         say = (lambda message: None) if quiet else echo
         say(f"sweep {sweep['recipe']}: {len(todo)} of {len(sweep['trials'])} trials to run, up to {parallel} at "
-            f"once on {where} ({cpus:g} CPUs, {threads} TensorFlow thread{'s' * (threads > 1)} each); "
+            f"once on {where} ({cpus:g} CPUs, {threads} {backend} thread{'s' * (threads > 1)} each); "
             f"started in {time.monotonic() - started:.1f}s")
         say(f"sweep folder: {sweep_dir}")
         total = len(sweep["trials"])
@@ -176,9 +194,9 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         run_dir, resume = next_run(trial, out)
                         trial.update(run_dir=str(run_dir), state=runs.RUNNING)
                         save(sweep_dir, sweep)
-                        command = fit_command(trial["recipe"], str(out), str(run_dir), sweep.get("data"))
+                        command = fit_command(trial["recipe"], str(out), str(run_dir), sweep.get("data"), backend)
                         running[remote.remote(trial["recipe"], str(out), str(run_dir), resume, threads,
-                                              command, sweep.get("data"))] = trial
+                                              command, sweep.get("data"), backend)] = trial
                         say(f"trial {trial['trial']}/{total} {'resumed' if resume else 'started'}: "
                             f"{describe(trial['settings'])}")
                     if stop.requested() and not running:
@@ -254,10 +272,12 @@ def _metrics_text(trial: dict) -> str:
 
 def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | None = None,
               parallel: int | None = None, min_accuracy: float | None = None, min_fraction: float | None = None,
-              quiet: bool = False, data_path: str | None = None) -> dict:
+              quiet: bool = False, data_path: str | None = None, backend: str | None = None) -> dict:
     """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge.
 
-    `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on."""
+    `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on; `backend`
+    (--backend, else KERAS_BACKEND, else tensorflow) the Keras backend every trial trains on."""
+    backend = use_backend(backend)
     if address and not Path(out).is_absolute():
         raise UsageError(f"--out {out}: with --address, give an absolute path to storage every node of the "
                          "cluster sees")
@@ -275,14 +295,20 @@ def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | N
         data_path = str(Path(data_path).absolute()) if address is None else data_path
     sweep_dir, sweep = create_sweep(base, source, grid, Path(out).absolute() if address is None else Path(out), address,
                                     parallel, list(sys.argv), data_path)
+    sweep["backend"] = backend
     return _run(sweep_dir, sweep, parallel, address, min_accuracy, min_fraction, quiet)
 
 
 def resume_sweep(sweep_dir: Path, parallel: int | None = None, min_accuracy: float | None = None,
-                 min_fraction: float | None = None, quiet: bool = False) -> dict:
-    """`beanstrain sweep --resume SWEEP_DIR`: run only the trials that did not finish, where they stopped."""
-
+                 min_fraction: float | None = None, quiet: bool = False, backend: str | None = None) -> dict:
+    """`beanstrain sweep --resume SWEEP_DIR`: run only the trials that did not finish, where they stopped, on the
+    backend the sweep recorded."""
     sweep = load_sweep(sweep_dir)
+    recorded = sweep.get("backend", DEFAULT_BACKEND)
+    if backend is not None and backend != recorded:
+        raise UsageError(f"--resume {sweep_dir}: the sweep trains on the {recorded} backend; its trials resume "
+                         f"there only, so drop --backend {backend}")
+    use_backend(recorded)
     check_gate(min_accuracy, min_fraction, [trial["recipe"] for trial in sweep["trials"]])
     import_ray()
     if parallel is not None and parallel < 1:

@@ -59,6 +59,8 @@ class Recipe:
     levels: int = 0  # 0: weights are free; N: every weight on one of N+1 levels, moved one level per epoch
     level_mapping: str = "linear"  # level -> weight: linear, ltp or ltp-ltd (beanstrain.engines.levels.MAPPINGS)
     level_nonlinearity: float = 0.8  # A of the potentiation and depression curves (the course's 0.8)
+    # Keras's dtype policy: float32, or mixed_bfloat16 / mixed_float16 (16-bit maths, float32 weights).
+    precision: str = "float32"
     course_result: str = ""  # what the course reports for this experiment
     expected_accuracy: float | None = None  # test accuracy the course reports, for the docs and CI gates
     # None: Keras's initialisers; "uniform": every weight from U(0, 1), seeded (the course's np.random.rand());
@@ -71,7 +73,7 @@ FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
 # Keys `beanstrain fit` has a flag for; a run whose other keys differ from its base recipe keeps a recipe file.
 FLAGGED = ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
-           "validation_split", "engine")
+           "validation_split", "engine", "precision")
 
 
 # A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
@@ -229,6 +231,23 @@ def check_recipe(recipe: Recipe) -> None:
     if not 0 <= recipe.seed < 2**31:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
     check_levels(recipe)
+    check_precision(recipe.precision, engine)
+
+
+# Keras's dtype policies a run can train under; mixed ones compute in 16 bits and keep float32 weights.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def check_precision(precision: str, engine: str) -> None:
+    """A Keras dtype policy; the numpy engine computes in float32 only.
+
+    >>> check_precision("mixed_bfloat16", "numpy")
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: precision mixed_bfloat16: the numpy engine computes in float32; use --engine fit
+    """
+    lookup("precision", precision, dict.fromkeys(PRECISIONS))
+    if precision != "float32" and engine == "numpy":
+        raise UsageError(f"precision {precision}: the numpy engine computes in float32; use --engine fit")
 
 
 def check_levels(recipe: Recipe) -> None:
@@ -297,9 +316,11 @@ def recipe_file(run_dir: Path, recipe: Recipe) -> Path:
     return Path(run_dir) / f"{recipe.name}.toml"
 
 
-def fit_words(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1) -> list[str]:
+def fit_words(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1,
+              backend: str = "tensorflow") -> list[str]:
     """The `beanstrain fit` command that trains `recipe` again: its base recipe and the flags that differ, or
-    the run folder's recipe file when a key without a flag differs; then --data and --devices as the run had.
+    the run folder's recipe file when a key without a flag differs; then --data, --devices and --backend as the
+    run had.
 
     >>> fit_words(resolve_recipe("beans4-hidden2", {"seed": 3}), Path("runs/r"), devices=2)
     ['beanstrain', 'fit', 'beans4-hidden2', '--seed', '3', '--devices', '2']
@@ -317,12 +338,15 @@ def fit_words(recipe: Recipe, run_dir: Path, data_path: str | None = None, devic
         words += ["--data", str(data_path)]
     if devices > 1:
         words += ["--devices", str(devices)]
+    if backend != "tensorflow":
+        words += ["--backend", backend]
     return words
 
 
-def fit_command(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1) -> str:
+def fit_command(recipe: Recipe, run_dir: Path, data_path: str | None = None, devices: int = 1,
+                backend: str = "tensorflow") -> str:
     """`fit_words` as one line for a shell."""
-    return shlex.join(fit_words(recipe, run_dir, data_path, devices))
+    return shlex.join(fit_words(recipe, run_dir, data_path, devices, backend))
 
 
 def recipe_toml(recipe: Recipe) -> str:

@@ -140,7 +140,8 @@ def reproduce_command(config: dict, run_dir: Path | None = None) -> str | None:
         return None
     device = config.get("device") if isinstance(config.get("device"), dict) else {}
     devices = len(device.get("devices") or [None])
-    return fit_command(recipe, Path(run_dir or "RUN_DIR"), config.get("data_path"), devices)
+    return fit_command(recipe, Path(run_dir or "RUN_DIR"), config.get("data_path"), devices,
+                       config.get("backend", "tensorflow"))
 
 
 def run_context(run_dir: Path) -> dict:

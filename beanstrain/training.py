@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from beanstrain import files, outputs, report, run_failures, runs
+from beanstrain.backends import DEFAULT_BACKEND, use_backend
 from beanstrain.checkpoints import Keeper, has_checkpoint, read_checkpoint, restore
 from beanstrain.devices import library_versions
 from beanstrain.engines import History, get_engine
@@ -58,7 +59,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
     with runs.holding(run_dir):
         config = {
             "recipe": as_dict(recipe), "loss": prepared.loss_name, "batch_size": prepared.batch_size,
-            "seed": recipe.seed, "device": prepared.device, "engine": prepared.engine,
+            "seed": recipe.seed, "device": prepared.device, "engine": prepared.engine, "backend": prepared.backend,
             "data_source": prepared.dataset.source, "data_path": data_path,
             "parameters": prepared.model.count_params(), "versions": library_versions(),
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
@@ -81,11 +82,12 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
 
 
 def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None,
-               devices: int | None = None) -> dict:
+               devices: int | None = None, backend: str | None = None) -> dict:
     """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs.
 
-    The recipe, data, batch size and engine are the ones config.json recorded;
-    so is the number of devices, unless `devices` asks for another.
+    The recipe, data, batch size, engine and backend are the ones config.json recorded; so is the number
+    of devices, unless `devices` asks for another.  A `backend` other than the recorded one is refused:
+    the checkpoint's optimizer state and the batches after it are exact on the backend that made them.
     """
     stream = stream or sys.stderr
     run_dir = Path(run_dir)
@@ -94,6 +96,11 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
     with runs.holding(run_dir):
         config = files.read_json(run_dir / runs.CONFIG)
         state = config.get("state")
+        recorded = config.get("backend", DEFAULT_BACKEND)
+        if backend is not None and backend != recorded:
+            raise UsageError(f"--resume {run_dir}: the run trains on the {recorded} backend and resumes on it only; "
+                             f"drop --backend {backend}, or train a new run on {backend}")
+        use_backend(recorded)
         if state == runs.FINISHED and config.get("pictures_missing"):
             return report.write_page_after(
                 run_dir, stream, lambda: outputs.draw_missing_pictures(run_dir, config, quiet, stream))

@@ -15,6 +15,10 @@ BEANSTRAIN_TEST_KILL_AFTER=EPOCH
     Shorten the running job's checkpoint interval to zero (a checkpoint after
     every chunk) and end the process with SIGKILL, which nothing can catch,
     right after the first checkpoint at or past EPOCH is written.
+
+BEANSTRAIN_TEST_NO_TENSORFLOW=1
+    Make `import tensorflow` fail, as where it is not installed: a run on
+    JAX or PyTorch must never need it.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ def die_after_a_checkpoint(at_epoch: int) -> None:
 
 
 def main() -> None:
+    if os.environ.get("BEANSTRAIN_TEST_NO_TENSORFLOW"):
+        sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
     if "BEANSTRAIN_TEST_WAIT_AT" in os.environ:
         wait_for_a_stop_signal(int(os.environ["BEANSTRAIN_TEST_WAIT_AT"]), Path(os.environ["BEANSTRAIN_TEST_READY"]))
     if "BEANSTRAIN_TEST_KILL_AFTER" in os.environ:

@@ -16,9 +16,11 @@ For networks and data where one compiled loop is not the faster way (see
 resumed run cannot restore; this order depends on (seed, epoch) alone, as
 the compiled loop's does, so the two engines reach the same weights.
 
-`fit` is fed one `tf.data` pass over the epochs it is asked for, built
-without tf.data's autotuning (see `untuned`), so it returns as soon as its
-last epoch ends.
+On TensorFlow, `fit` is fed one `tf.data` pass over the epochs it is asked
+for, built without tf.data's autotuning (see `untuned`), so it returns as
+soon as its last epoch ends.  On JAX and PyTorch, where no `tf.data` exists,
+it is fed the same batches as NumPy arrays from a generator (`numpy_batches`),
+in the same order.
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ import numpy as np
 
 from beanstrain.devices import load_keras, load_tensorflow
 from beanstrain.engines.keras_state import KerasTrainer
-from beanstrain.engines.order import epoch_permutation_tf
+from beanstrain.engines.order import epoch_permutation, epoch_permutation_tf
 from beanstrain.engines.protocol import History, TrainData, history_columns
+
+# The most optimizer steps one jitted call runs under JAX: each is traced into the call, so more steps
+# make a longer compile for little gain once the dispatch per call is small beside the work.
+SPE_STEPS = 16
 
 
 class FitTrainer(KerasTrainer):
@@ -41,19 +47,32 @@ class FitTrainer(KerasTrainer):
     """
 
     def __init__(self, model, loss_fn, optimizer, data: TrainData, batch_size: int, seed: int,
-                 accuracy: str | None, metric=None, snapshot_epochs=(), jit_compile="auto"):
+                 accuracy: str | None, metric=None, snapshot_epochs=(), jit_compile="auto", steps_per_execution=None):
         super().__init__(model, optimizer, snapshot_epochs)
-        tf = load_tensorflow()
         self.seed, self.batch_size = seed, min(batch_size, len(data.x))
         self.samples = len(data.x)
         self.steps_per_epoch = math.ceil(self.samples / self.batch_size)
-        # Copied into tensors once, as the compiled loop does, rather than at every `run`.
-        self.x, self.y = tf.constant(data.x), tf.constant(data.y)
-        self.held_out = (tf.constant(data.held_out_x), tf.constant(data.held_out_y)) if data.has_held_out else None
+        self.on_tensorflow = load_keras().backend.backend() == "tensorflow"
+        if self.on_tensorflow:  # copied into tensors once, as the compiled loop does, rather than at every `run`
+            tf = load_tensorflow()
+            self.x, self.y = tf.constant(data.x), tf.constant(data.y)
+            self.held_out = ((tf.constant(data.held_out_x), tf.constant(data.held_out_y)) if data.has_held_out
+                             else None)
+        else:
+            self.x, self.y = data.x, data.y
+            self.held_out = (data.held_out_x, data.held_out_y) if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         self.held_out_name = data.held_out_name
         model.compile(optimizer=optimizer, loss=loss_fn, metrics=[metric] if metric else [],
-                      jit_compile=jit_compile)
+                      jit_compile=jit_compile, steps_per_execution=self.steps_per_execution_for(steps_per_execution))
+
+    def steps_per_execution_for(self, asked: int | None) -> int:
+        """Optimizer steps per call of the compiled step: on JAX, a whole epoch of up to SPE_STEPS steps in one
+        call (Keras runs them in one jitted function, so a toy net's thousands of tiny steps are not each a
+        dispatch); on TensorFlow and PyTorch one, their `fit`'s fastest here (docs/backends.md)."""
+        if asked is not None:
+            return asked
+        return min(self.steps_per_epoch, SPE_STEPS) if load_keras().backend.backend() == "jax" else 1
 
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
@@ -80,12 +99,23 @@ class FitTrainer(KerasTrainer):
 
         if start_epoch >= epochs:
             return history
+        batches = self.epoch_batches if self.on_tensorflow else self.numpy_batches
         self.model.fit(
-            self.epoch_batches(start_epoch, epochs), epochs=epochs, initial_epoch=start_epoch,
+            batches(start_epoch, epochs), epochs=epochs, initial_epoch=start_epoch,
             steps_per_epoch=self.steps_per_epoch, validation_data=self.held_out_batches(),
+            validation_batch_size=None if self.on_tensorflow else self.batch_size,
             shuffle=False, verbose=0, callbacks=([Snapshot()] if wanted - {0} else []) + [Report()],
         )
         return history
+
+    def numpy_batches(self, start_epoch: int, epochs: int):
+        """`epoch_batches` as NumPy arrays, for the backends without `tf.data`: the same batches, in the same
+        order (`order.epoch_permutation`, the NumPy twin of the order the `tf.data` pass gathers)."""
+        for epoch in range(start_epoch, epochs):
+            order = epoch_permutation(self.seed, epoch, self.samples)
+            for start in range(0, self.samples, self.batch_size):
+                picks = order[start:start + self.batch_size]
+                yield self.x[picks], self.y[picks]
 
     def epoch_batches(self, start_epoch: int, epochs: int):
         """The batches of epochs `start_epoch` to `epochs`, each epoch in `epoch_permutation` order."""
@@ -109,8 +139,8 @@ class FitTrainer(KerasTrainer):
 
     def held_out_batches(self):
         """The held-out set in order, in batches of the training batch size (None when there is none)."""
-        if self.held_out is None:
-            return None
+        if self.held_out is None or not self.on_tensorflow:
+            return self.held_out
         tf = load_tensorflow()
         return untuned(tf.data.Dataset.from_tensor_slices(self.held_out).batch(self.batch_size))
 

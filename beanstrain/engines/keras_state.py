@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from beanstrain.devices import to_numpy
 from beanstrain.engines.protocol import EngineState
 from beanstrain.errors import RunError
 
@@ -34,7 +35,7 @@ class KerasTrainer:
 
     def get_state(self) -> EngineState:
         return EngineState([np.array(value) for value in self.model.get_weights()],
-                           [np.array(variable.numpy()) for variable in self.optimizer.variables])
+                           [to_numpy(variable) for variable in self.optimizer.variables])
 
     def set_state(self, state: EngineState) -> None:
         """Put saved weights and optimizer variables back; refused if they do not fit this network."""

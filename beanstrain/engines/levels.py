@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from beanstrain.devices import to_numpy
 from beanstrain.engines.protocol import EngineState, History, TrainData, history_columns
 from beanstrain.errors import RunError, UsageError, lookup
 from beanstrain.objectives import count_correct
@@ -214,7 +215,7 @@ class LevelsTrainer:
         if self.held_out is None:
             return []
         x, y = self.held_out
-        outputs = np.concatenate([self.model(x[start:start + EVAL_SLICE], training=False).numpy()
+        outputs = np.concatenate([to_numpy(self.model(x[start:start + EVAL_SLICE], training=False))
                                   for start in range(0, len(x), EVAL_SLICE)])
         metrics = [float(self.loss_fn(y, outputs))]
         return metrics + ([count_correct(self.accuracy, y, outputs) / len(y)] if self.accuracy else [])

@@ -33,8 +33,10 @@ class Engine:
     optimizers: str = "keras"
     # The kinds of input (data.FEATURE_VECTORS, ...) of the networks it trains; None: every network.
     takes: tuple[str, ...] | None = None
-    # Trains a network mirrored over several devices (`--devices N`) under a tf.distribute strategy.
+    # Trains a network mirrored over several devices (`--devices N`): tf.distribute or keras.distribution.
     distributes: bool = False
+    # The Keras backends it trains on (backends.BACKENDS); None: every backend.
+    backends: tuple[str, ...] | None = None
 
     def load(self):
         return getattr(importlib.import_module(f"beanstrain.engines.{self.module}"), self.trainer)
@@ -44,7 +46,8 @@ ENGINES: dict[str, Engine] = {
     "compiled": Engine(
         "compiled", "CompiledTrainer", "one compiled loop",
         "the whole run (every epoch, every step, the per-epoch shuffle and the held-out evaluation) "
-        "inside one XLA-compiled TensorFlow loop, called in chunks of epochs so progress is shown"),
+        "inside one XLA-compiled TensorFlow loop, called in chunks of epochs so progress is shown",
+        backends=("tensorflow",)),
     "fit": Engine(
         "keras_fit", "FitTrainer", "Keras fit",
         "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop",
@@ -67,7 +70,22 @@ def get_engine(name: str) -> Engine:
     return lookup("engine", name, ENGINES)
 
 
-def choose_engine(requested: str, network_engine: str | None, steps: int, devices: int = 1) -> str:
+def check_backend(engine: str, backend: str) -> None:
+    """Refuse an engine asked for by name that the backend cannot run, naming those it can.
+
+        >>> check_backend("compiled", "torch")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        beanstrain.errors.UsageError: --engine compiled runs on the tensorflow backend; on torch use --engine fit ...
+    """
+    runs_on = get_engine(engine).backends
+    if runs_on is not None and backend not in runs_on:
+        able = [name for name, entry in ENGINES.items() if entry.backends is None or backend in entry.backends]
+        raise UsageError(f"--engine {engine} runs on the {' or '.join(runs_on)} backend; on {backend} use "
+                         f"--engine {' or '.join(able)}")
+
+
+def choose_engine(requested: str, network_engine: str | None, steps: int, devices: int = 1,
+                  backend: str = "tensorflow") -> str:
     """The rule docs/engines.md gives: the compiled loop for runs long enough to repay compiling it, unless the
     network's registry entry names the engine measured faster for it (`models.Network.engine`).
     On several devices, the first engine that `distributes`; one that does not is refused.
@@ -80,7 +98,11 @@ def choose_engine(requested: str, network_engine: str | None, steps: int, device
         'fit'
         >>> choose_engine("auto", None, steps=5000 * 10, devices=2)
         'fit'
+        >>> choose_engine("auto", None, steps=5000 * 10, backend="torch")   # the compiled loop is TensorFlow's
+        'fit'
     """
+    if requested != "auto":
+        check_backend(requested, backend)
     if devices > 1:
         able = [name for name, engine in ENGINES.items() if engine.distributes]
         if requested == "auto":
@@ -92,6 +114,7 @@ def choose_engine(requested: str, network_engine: str | None, steps: int, device
             raise UsageError(f"--devices {devices}: the {requested} engine trains on one device only; {instead}")
     if requested != "auto":
         return requested
-    if network_engine:
+    if network_engine and get_engine(network_engine).backends in (None, (backend,)):
         return network_engine
-    return "compiled" if steps >= COMPILED_MIN_STEPS else "fit"
+    compiled = get_engine("compiled").backends
+    return "compiled" if steps >= COMPILED_MIN_STEPS and backend in compiled else "fit"
