@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from beanstrain.backends import active_backend
 from beanstrain.engines.levels import LevelsTrainer
 from beanstrain.engines.protocol import TrainData, Trainer
 from beanstrain.engines.registry import get_engine
@@ -18,9 +19,10 @@ def make_trainer(engine: str, model, loss_fn, optimizer, data: TrainData, batch_
     so the saved file carries the optimizer and its state.
 
     With `levels` (`engines.levels.LevelSettings`), the engine's trainer is
-    wrapped so that every weight stays on its levels (`engines.levels.LevelsTrainer`).
+    wrapped so that every weight stays on its levels (`engines.levels.LevelsTrainer`).  The engine's twin for
+    the backend Keras runs on is taken where it has one (`Engine.twins`).
     """
-    trainer_class = get_engine(engine).load()
+    trainer_class = get_engine(engine).load(active_backend())
     if levels is None:
         return trainer_class(model, loss_fn, optimizer, data, batch_size, seed, accuracy, metric,
                              snapshot_epochs=snapshot_epochs)

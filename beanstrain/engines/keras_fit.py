@@ -38,6 +38,10 @@ from beanstrain.engines.protocol import History, TrainData, history_columns
 # The most optimizer steps one jitted call runs under JAX: each is traced into the call, so more steps
 # make a longer compile for little gain once the dispatch per call is small beside the work.
 SPE_STEPS = 16
+# A step whose work (parameters times batch) is below this is dispatch-bound, and gains from several steps a
+# call (a toy net: 2.4 times faster on 2 CPU cores); above it, as for LeNet-5 at batch 1024 on a GPU, the
+# longer compile of a call of several steps cost more than the dispatches it saved (docs/backends.md).
+SPE_WORK = 1_000_000
 
 
 class FitTrainer(KerasTrainer):
@@ -67,12 +71,16 @@ class FitTrainer(KerasTrainer):
                       jit_compile=jit_compile, steps_per_execution=self.steps_per_execution_for(steps_per_execution))
 
     def steps_per_execution_for(self, asked: int | None) -> int:
-        """Optimizer steps per call of the compiled step: on JAX, a whole epoch of up to SPE_STEPS steps in one
-        call (Keras runs them in one jitted function, so a toy net's thousands of tiny steps are not each a
-        dispatch); on TensorFlow and PyTorch one, their `fit`'s fastest here (docs/backends.md)."""
+        """Optimizer steps per call of the compiled step: on JAX, for a step of little work, up to SPE_STEPS steps
+        (the most that divide the epoch's) in one call (Keras runs them in one jitted function, so a toy net's thousands of tiny
+        steps are not each a dispatch); otherwise one, as on TensorFlow and PyTorch (docs/backends.md)."""
         if asked is not None:
             return asked
-        return min(self.steps_per_epoch, SPE_STEPS) if load_keras().backend.backend() == "jax" else 1
+        tiny = self.model.count_params() * self.batch_size < SPE_WORK
+        if not tiny or load_keras().backend.backend() != "jax":
+            return 1
+        # A divisor of the epoch's steps: a call never runs past the epoch into the next one's batches.
+        return max(count for count in range(1, SPE_STEPS + 1) if self.steps_per_epoch % count == 0)
 
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable | None = None,
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:

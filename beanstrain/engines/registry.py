@@ -37,17 +37,22 @@ class Engine:
     distributes: bool = False
     # The Keras backends it trains on (backends.BACKENDS); None: every backend.
     backends: tuple[str, ...] | None = None
+    # Its twin on another backend, as Keras keeps a trainer per backend: backend -> (module, trainer class).
+    twins: tuple[tuple[str, str, str], ...] = ()
 
-    def load(self):
-        return getattr(importlib.import_module(f"beanstrain.engines.{self.module}"), self.trainer)
+    def load(self, backend: str = "tensorflow"):
+        module, trainer = next(((module, trainer) for name, module, trainer in self.twins if name == backend),
+                               (self.module, self.trainer))
+        return getattr(importlib.import_module(f"beanstrain.engines.{module}"), trainer)
 
 
 ENGINES: dict[str, Engine] = {
     "compiled": Engine(
         "compiled", "CompiledTrainer", "one compiled loop",
         "the whole run (every epoch, every step, the per-epoch shuffle and the held-out evaluation) "
-        "inside one XLA-compiled TensorFlow loop, called in chunks of epochs so progress is shown",
-        backends=("tensorflow",)),
+        "inside one XLA-compiled loop (TensorFlow's `tf.function`, or `jax.jit` on JAX), called in chunks of "
+        "epochs so progress is shown",
+        backends=("tensorflow", "jax"), twins=(("jax", "jax_compiled", "JaxCompiledTrainer"),)),
     "fit": Engine(
         "keras_fit", "FitTrainer", "Keras fit",
         "Keras's own `model.fit`, fed each epoch's batches in the same seed-and-epoch order as the compiled loop",
