@@ -72,8 +72,9 @@ class FitTrainer(KerasTrainer):
 
     def steps_per_execution_for(self, asked: int | None) -> int:
         """Optimizer steps per call of the compiled step: on JAX, for a step of little work, up to SPE_STEPS steps
-        (the most that divide the epoch's) in one call (Keras runs them in one jitted function, so a toy net's thousands of tiny
-        steps are not each a dispatch); otherwise one, as on TensorFlow and PyTorch (docs/backends.md)."""
+        (the most that divide the epoch's) in one call (Keras runs them in one jitted function, so a toy net's
+        thousands of tiny steps are not each a dispatch); otherwise one, as on TensorFlow and PyTorch
+        (docs/backends.md)."""
         if asked is not None:
             return asked
         tiny = self.model.count_params() * self.batch_size < SPE_WORK
