@@ -10,7 +10,8 @@ are shown, so the machine's other load hits all cases alike):
   the course's way (`model.fit(X, Y, epochs=..., batch_size=10)`) against `beanstrain fit`; the
   training seconds each reports and the whole `beanstrain` process (start, train, pictures, page).
 - LeNet-5 at the course's settings (SGD 0.05, batch 1024) on Fashion-MNIST's 60,000 images: seconds
-  per epoch after the first (which compiles), plain Keras `fit` against `beanstrain fit`.
+  per epoch after the first (which compiles), plain Keras `fit` against `beanstrain fit`; with
+  `--precision`, beanstrain under `mixed_bfloat16` too, with the test accuracy each reached.
 
 With `--before PATH` (a checkout of an earlier beanstrain), the TensorFlow cases are timed there too,
 so a change is measured against the code before it in the same run.  Times are printed, never judged.
@@ -49,35 +50,7 @@ print(json.dumps({"train_seconds": time.perf_counter() - started}))
 """
 
 # The course's LeNet-5, plain Keras, timed per epoch.
-PLAIN_LENET = r"""
-import json, sys, time
-import numpy as np
-import keras
-data = np.load(sys.argv[1])
-x = (data["x_train"].astype("float32") / 255.0)[..., None]
-y = np.eye(10, dtype="float32")[data["y_train"]]
-layers = keras.layers
-model = keras.Sequential([
-    keras.Input(shape=(28, 28, 1)),
-    layers.Conv2D(filters=6, kernel_size=5, activation="relu"), layers.AveragePooling2D(pool_size=2),
-    layers.Conv2D(filters=16, kernel_size=5, activation="relu"), layers.AveragePooling2D(pool_size=2),
-    layers.Flatten(), layers.Dense(units=120, activation="relu"), layers.Dense(units=84, activation="relu"),
-    layers.Dense(units=10, activation="softmax"),
-])
-model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy",
-              metrics=["accuracy"])
-seconds = []
-
-class Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds.append(time.perf_counter() - self.started)
-
-model.fit(x, y, batch_size=1024, epochs=int(sys.argv[2]), shuffle=True, verbose=0, callbacks=[Clock()])
-print(json.dumps({"later_epoch_seconds": sum(seconds[1:]) / len(seconds[1:])}))
-"""
+PLAIN_LENET = Path(__file__).with_name("plain_keras.py")
 
 
 def run(command: list[str], environment: dict) -> tuple[dict, float]:
@@ -112,11 +85,16 @@ def cases(backend: str, source: Path, label: str, arguments) -> dict:
         lenet = ["mnist-lenet", "--dataset", "fashion-mnist", "--validation-split", "0", "--data",
                  str(arguments.data), "--animation", "none"]
         if label == "now":
-            results["plain lenet s/epoch"] = run([sys.executable, "-c", PLAIN_LENET, str(arguments.data),
+            results["plain lenet s/epoch"] = run([sys.executable, str(PLAIN_LENET), str(arguments.data),
                                                   str(arguments.lenet_epochs)], env)[0]["later_epoch_seconds"]
-        one = beanstrain(source, backend, [*lenet, "--epochs", "1"])[0]["train_seconds"]
-        more = beanstrain(source, backend, [*lenet, "--epochs", str(arguments.lenet_epochs)])[0]["train_seconds"]
-        results["beanstrain lenet s/epoch"] = (more - one) / (arguments.lenet_epochs - 1)
+        precisions = ["float32", "mixed_bfloat16"] if label == "now" and arguments.precision else ["float32"]
+        for precision in precisions:
+            flags = [] if precision == "float32" else ["--precision", precision]
+            suffix = "" if precision == "float32" else f" {precision}"
+            one = beanstrain(source, backend, [*lenet, *flags, "--epochs", "1"])[0]["train_seconds"]
+            more = beanstrain(source, backend, [*lenet, *flags, "--epochs", str(arguments.lenet_epochs)])[0]
+            results[f"beanstrain lenet s/epoch{suffix}"] = (more["train_seconds"] - one) / (arguments.lenet_epochs - 1)
+            results[f"lenet test accuracy{suffix}"] = more["metrics"]["test"]["accuracy"]
     return results
 
 
@@ -128,6 +106,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1000, help="beans4-hidden2 epochs (the course's are 5000)")
     parser.add_argument("--lenet-epochs", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--precision", action="store_true", help="LeNet-5 under mixed_bfloat16 too")
     arguments = parser.parse_args()
     if arguments.data:
         arguments.data = arguments.data.resolve()

@@ -41,42 +41,7 @@ RECIPES = ("beans4-hidden2", "spiral-deep8", "fashion-lenet")
 COURSE_LENET = ["mnist-lenet", "--dataset", "fashion-mnist", "--validation-split", "0"]
 
 # Plain Keras, the course's way: the same LeNet-5 and settings, `model.fit` with its own shuffle.
-PLAIN_KERAS = r"""
-import json, sys, time
-import numpy as np
-import keras
-
-data = np.load(sys.argv[1])
-epochs, device = int(sys.argv[2]), sys.argv[3]
-x = (data["x_train"].astype("float32") / 255.0)[..., None]
-y = np.eye(10, dtype="float32")[data["y_train"]]
-x_test = (data["x_test"].astype("float32") / 255.0)[..., None]
-y_test = np.eye(10, dtype="float32")[data["y_test"]]
-layers = keras.layers
-model = keras.Sequential([
-    keras.Input(shape=(28, 28, 1)),
-    layers.Conv2D(filters=6, kernel_size=5, activation="relu"), layers.AveragePooling2D(pool_size=2),
-    layers.Conv2D(filters=16, kernel_size=5, activation="relu"), layers.AveragePooling2D(pool_size=2),
-    layers.Flatten(), layers.Dense(units=120, activation="relu"), layers.Dense(units=84, activation="relu"),
-    layers.Dense(units=10, activation="softmax"),
-])
-model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="categorical_crossentropy",
-              metrics=["accuracy"])
-seconds = []
-
-class Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds.append(time.perf_counter() - self.started)
-
-started = time.perf_counter()
-model.fit(x, y, batch_size=1024, epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
-total = time.perf_counter() - started
-loss, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
-print(json.dumps({"seconds": total, "epoch_seconds": seconds, "test_accuracy": float(accuracy)}))
-"""
+PLAIN_KERAS = Path(__file__).with_name("plain_keras.py")
 
 
 def run(command: list[str], environment: dict | None = None, timeout: float = 300) -> tuple[int, str, str, float]:
@@ -131,7 +96,7 @@ def plain_keras(backend: str, device: str, data: Path, epochs: int) -> dict:
     environment = {"KERAS_BACKEND": backend}
     if device == "cpu":  # the CPU even where a GPU is: hide the GPUs from both frameworks
         environment.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
-    code, out, err, wall = run([sys.executable, "-c", PLAIN_KERAS, str(data), str(epochs), device], environment)
+    code, out, err, wall = run([sys.executable, str(PLAIN_KERAS), str(data), str(epochs)], environment)
     if code != 0:
         return {"exit": code, "error": err.strip().splitlines()[-1:]}
     return {**json.loads(out), "process_seconds": wall}

@@ -146,7 +146,7 @@ def test_jax_trains_on_two_logical_devices_as_on_one(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason='needs pip install "beanstrain[torch]"')
 @pytest.mark.parametrize("args, message", [
     (["--devices", "2"], "--devices 2: the torch backend trains on one device"),
-    (["--engine", "compiled"], "--engine compiled runs on the tensorflow backend; on torch use --engine fit"),
+    (["--engine", "compiled"], "--engine compiled runs on the tensorflow or jax backend; on torch use --engine fit"),
 ])
 def test_torch_refuses_what_it_cannot_do_in_one_line(args, message, tmp_path):
     done = beanstrain("fit", "beans4-hidden2", "--out", tmp_path, *args, backend="torch", check=False)

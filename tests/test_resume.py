@@ -196,9 +196,9 @@ def test_divergence_stops_keeps_the_last_finite_weights_and_exits_1(invoke, fit_
     """SGD at 0.85 on beans1 is just past its stable rate: the loss grows for some twenty epochs, then
     overflows well after the first chunks. The run stops at that epoch and keeps the weights of the last
     finite chunk, which are those of a run of that many epochs, not the initial ones."""
-    from beanstrain.engines import compiled, numpy_engine
+    from beanstrain.engines import chunks, numpy_engine
 
-    for engine_module in (compiled, numpy_engine):  # chunks of 1, 1, 10, 100... epochs
+    for engine_module in (chunks, numpy_engine):  # chunks of 1, 1, 10, 100... epochs
         monkeypatch.setattr(engine_module, "CHUNK_SECONDS", 1e9)
     args = ["--dataset", "beans1", "--model", "neuron", "--optimizer", "sgd", "--learning-rate", "0.85",
             "--engine", engine]

@@ -25,17 +25,14 @@ takes exactly the same steps.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from beanstrain.devices import load_tensorflow
+from beanstrain.engines.chunks import run_chunks, snapshot_slots
 from beanstrain.engines.keras_state import KerasTrainer
 from beanstrain.engines.order import epoch_permutation_tf
 from beanstrain.engines.protocol import History, TrainData, history_columns
 
-# A chunk of epochs should take about this long, so progress moves and an
-# interrupt is honoured quickly, while the per-call overhead stays negligible.
-CHUNK_SECONDS = 0.5
 # Held-out sets are evaluated in slices of this many samples.
 EVAL_SLICE = 2048
 
@@ -88,10 +85,7 @@ class CompiledTrainer(KerasTrainer):
         self._snapshot_buffers = [tf.Variable(tf.zeros((len(self._buffered), *weight.shape), weight.dtype),
                                               trainable=False) for weight in model.weights] if self._buffered else []
         if self._buffered:
-            rows = [-1] * (self._buffered[-1] + 2)
-            for slot, epoch in enumerate(self._buffered):
-                rows[epoch] = slot
-            self._snapshot_rows = tf.constant(rows, dtype=tf.int32)
+            self._snapshot_rows = tf.constant(snapshot_slots(self._buffered), dtype=tf.int32)
         # The loops are written with tf.while_loop already; AutoGraph's conversion
         # would only add seconds of tracing.
         self._run_chunk = tf.function(self._epochs, jit_compile=jit_compile, autograph=False)
@@ -218,29 +212,11 @@ class CompiledTrainer(KerasTrainer):
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
         """Train from `start_epoch` up to `epochs`, appending to `history` (a fresh one by default)."""
         tf = load_tensorflow()
-        history = history or History(self.columns)
         self.snapshot_initial(start_epoch)
-        capacity = max(1, min(epochs - start_epoch, 100_000))
-        chunk, epoch, calls = 1, start_epoch, 0
-        while epoch < epochs:
-            count = min(chunk, epochs - epoch)
-            started = time.perf_counter()
+
+        def train_chunk(epoch: int, count: int, capacity: int):
             done, rows = self._run_chunk(tf.constant(epoch), tf.constant(count), capacity)
-            elapsed = time.perf_counter() - started
-            done = int(done)
-            new_rows = rows.numpy()[:done].tolist()
-            history.rows.extend(new_rows)
-            self._copy_snapshots(epoch, epoch + done)
-            epoch += done
-            calls += 1
-            if on_chunk:
-                on_chunk(epoch, history)
-            if done < count or history.diverged_at() or (should_stop and should_stop()):
-                break
-            # The first call includes compiling and says nothing about the pace: the
-            # second runs one epoch too, and chunks are sized from then on, so a run
-            # of slow epochs still reports every epoch.
-            if calls > 1:
-                per_epoch = max(elapsed / done, 1e-6)
-                chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10, capacity))
-        return history
+            return int(done), rows.numpy().tolist()
+
+        return run_chunks(train_chunk, start_epoch, epochs, history or History(self.columns), on_chunk, should_stop,
+                          self._copy_snapshots)

@@ -24,18 +24,17 @@ and the Keras variables are written back between chunks.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from beanstrain.devices import load_keras
+from beanstrain.engines.chunks import run_chunks, snapshot_slots
 from beanstrain.engines.keras_state import KerasTrainer
 from beanstrain.engines.order import EPOCH_MULTIPLIER, MIX_MULTIPLIER, SEED_MULTIPLIER
 from beanstrain.engines.protocol import History, TrainData, history_columns
 
-# As the TensorFlow loop: a chunk takes about this long; held-out sets are measured this many at a time.
-CHUNK_SECONDS = 0.5
+# As in the TensorFlow loop, held-out sets are measured this many samples at a time.
 EVAL_SLICE = 2048
 
 
@@ -88,10 +87,7 @@ class JaxCompiledTrainer(KerasTrainer):
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         optimizer.build(model.trainable_variables)
         self._buffered = [epoch for epoch in self.snapshot_epochs if epoch > 0]
-        rows = [-1] * ((self._buffered[-1] + 2) if self._buffered else 1)
-        for slot, epoch in enumerate(self._buffered):
-            rows[epoch] = slot
-        self._snapshot_rows = jnp.asarray(rows, dtype=jnp.int32)
+        self._snapshot_rows = jnp.asarray(snapshot_slots(self._buffered), dtype=jnp.int32)
         self._buffers = [jnp.zeros((len(self._buffered), *weight.shape), weight.dtype) for weight in model.weights] \
             if self._buffered else []
         self._run_chunk = jax.jit(self._epochs, static_argnums=(6,))
@@ -222,28 +218,17 @@ class JaxCompiledTrainer(KerasTrainer):
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
         """Train from `start_epoch` up to `epochs`, appending to `history` (a fresh one by default)."""
         load_keras()
-        history = history or History(self.columns)
         self.snapshot_initial(start_epoch)
-        capacity = max(1, min(epochs - start_epoch, 100_000))
-        chunk, epoch, calls = 1, start_epoch, 0
-        state = self._state()
-        while epoch < epochs:
-            count = min(chunk, epochs - epoch)
-            started = time.perf_counter()
-            done, rows, state, self._buffers = self._run_chunk(state, self._buffers, (self.x, self.y, self.held_out),
-                                                               epoch, count, self._snapshot_rows, capacity)
-            done = int(done)
-            elapsed = time.perf_counter() - started
-            history.rows.extend(np.asarray(rows)[:done].tolist())
-            self._write_back(state)
-            self._copy_snapshots(epoch, epoch + done)
-            epoch += done
-            calls += 1
-            if on_chunk:
-                on_chunk(epoch, history)
-            if done < count or history.diverged_at() or (should_stop and should_stop()):
-                break
-            if calls > 1:  # the first call compiles; chunks are sized from the second on
-                per_epoch = max(elapsed / done, 1e-6)
-                chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10, capacity))
-        return history
+        state = [self._state()]  # the chunks' state, written back into the Keras variables after each
+
+        def train_chunk(epoch: int, count: int, capacity: int):
+            done, rows, state[0], self._buffers = self._run_chunk(
+                state[0], self._buffers, (self.x, self.y, self.held_out), epoch, count, self._snapshot_rows, capacity)
+            return int(done), np.asarray(rows).tolist()
+
+        def after_chunk(first: int, last: int) -> None:
+            self._write_back(state[0])
+            self._copy_snapshots(first, last)
+
+        return run_chunks(train_chunk, start_epoch, epochs, history or History(self.columns), on_chunk, should_stop,
+                          after_chunk)

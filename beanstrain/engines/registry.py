@@ -80,7 +80,7 @@ def check_backend(engine: str, backend: str) -> None:
 
         >>> check_backend("compiled", "torch")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        beanstrain.errors.UsageError: --engine compiled runs on the tensorflow backend; on torch use --engine fit ...
+        beanstrain.errors.UsageError: --engine compiled runs on the tensorflow or jax backend; on torch use ...
     """
     runs_on = get_engine(engine).backends
     if runs_on is not None and backend not in runs_on:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beanstrain.data import generate
-from beanstrain.engines import TrainData, compiled
+from beanstrain.engines import TrainData, chunks
 from beanstrain.engines.compiled import CompiledTrainer
 from beanstrain.engines.order import epoch_permutation
 from beanstrain.objectives import encode_targets, make_accuracy_metric, make_loss, make_optimizer
@@ -67,7 +67,7 @@ def test_history_has_one_finite_row_per_epoch(twins):
 def test_divergence_in_a_later_chunk_stops_at_that_epoch(twins, monkeypatch):
     """SGD just past its stable rate: the loss grows for a few dozen epochs, then overflows inside the
     fourth chunk (epochs 13 to 112); the loop stops at that epoch, not at the chunk's end."""
-    monkeypatch.setattr(compiled, "CHUNK_SECONDS", 1e9)  # chunks of 1, 1, 10, 100... whatever the machine's pace
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 1e9)  # chunks of 1, 1, 10, 100... whatever the machine's pace
     x, y = generate("beans1", 100, 0.0, seed=0)
     model, _ = twins("neuron", (1,), "regression", 2)
     trainer = CompiledTrainer(model, make_loss("mse"), make_optimizer("sgd", 0.8),
