@@ -95,7 +95,7 @@ def test_human_output_and_json_output(invoke, tmp_path):
 
 
 def test_quiet_silences_progress(invoke, tmp_path):
-    result = invoke("fit", "beans7-neuron", "--epochs", "5", "--out", tmp_path, "--quiet")
+    result = invoke("fit", "beans7-neuron", "--epochs", "10", "--out", tmp_path, "--quiet")
     assert "epoch" not in result.stderr
 
 
@@ -168,7 +168,7 @@ def test_a_quiet_run_prints_nothing_on_stderr(tmp_path):
     import sys
 
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    finished = subprocess.run([sys.executable, "-m", "beanstrain", "fit", "beans7-neuron", "--epochs", "2",
+    finished = subprocess.run([sys.executable, "-m", "beanstrain", "fit", "beans7-neuron", "--epochs", "10",
                                "--quiet", "--json", "--out", str(tmp_path)],
                               capture_output=True, text=True, env=environment, timeout=300)
     assert finished.returncode == 0, finished.stderr

@@ -23,7 +23,9 @@ from run_folders import config_of
 pytest.importorskip("ray")
 
 TESTS = Path(__file__).parent
-GRID = ["--set", "learning_rate=0.05,1e30", "--set", "seed=0..1", "--set", "epochs=6", "--set", "engine=fit"]
+# Seeds 0 and 3: spiral-deep8 at a rate of 1e30 diverges from both draws of initial weights (from some
+# others every relu dies in the first step and the loss stays finite).
+GRID = ["--set", "learning_rate=0.05,1e30", "--set", "seed=0,3", "--set", "epochs=6", "--set", "engine=fit"]
 
 
 def sweep_json(sweep_dir: Path) -> dict:
@@ -72,7 +74,7 @@ def test_sigint_stops_the_running_trial_with_a_checkpoint_and_leaves_the_rest_pe
     assert last_line == f"Error: sweep interrupted; resume with: {resume}"
     record = interrupted_sweep["record"]
     assert record["state"] == "interrupted" and record["grid"] == {
-        "learning_rate": [0.05, 1e30], "seed": [0, 1], "epochs": [6], "engine": ["fit"]}
+        "learning_rate": [0.05, 1e30], "seed": [0, 3], "epochs": [6], "engine": ["fit"]}
     first, *rest = record["trials"]
     assert first["settings"] == {"learning_rate": 0.05, "seed": 0, "epochs": 6, "engine": "fit"}
     assert first["state"] == "interrupted" and config_of(first["run_dir"])["checkpoint_epoch"] == 3
