@@ -20,10 +20,12 @@ from pathlib import Path
 import click
 
 from beanstrain.catalog import STATES as RUN_STATES
+from beanstrain.descriptions import ACTIVATIONS, parse_hidden
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
+from beanstrain.features import FEATURES, parse_features
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 from beanstrain.options import data_option, json_option, out_option, quiet_option
 from beanstrain.plots.animate import ANIMATIONS
@@ -158,6 +160,16 @@ def list_command(as_json):
               help="Noise level; what it does depends on the set (see docs/datasets-and-networks.md).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
+@click.option("--hidden", metavar="UNITS", help="Units per hidden layer of a dense network: 3, or 8,8,8 for three "
+                                               "layers; 0 for none (default: the model's own; docs/tinker.md).")
+@click.option("--activation", metavar="NAME",
+              help=f"The hidden layers' activation: {spoken_list(ACTIVATIONS)} (default: the model's own).")
+@click.option("--l1", type=float, help="L1 penalty rate on every kernel (Keras's regularizer; default 0).")
+@click.option("--l2", type=float, help="L2 penalty rate on every kernel (Keras's regularizer; default 0).")
+@click.option("--dropout", type=float, help="Dropout rate after each hidden layer, in [0, 1) (default 0).")
+@click.option("--features", metavar="NAMES",
+              help=f"Inputs computed from a 1-D or 2-D set before the network, any of {','.join(FEATURES)} "
+                   "(default: x1,x2, the data as it is).")
 @data_option("MNIST-format data: a .npz or a folder of the four IDX files.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES),
               help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
@@ -179,7 +191,8 @@ def list_command(as_json):
                    + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices, animation):
+        validation_split, hidden, activation, l1, l2, dropout, features, data_path, engine, out, device, resume_dir,
+        quiet, as_json, devices, animation):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -200,6 +213,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit --dataset beans4 --model hidden2
     beanstrain fit beans4-hidden2 --epochs 200 --seed 7
     beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
+    beanstrain fit beans4-hidden2 --hidden 3 --activation tanh
+    beanstrain fit spiral-deep8 --features x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2) --l2 0.001
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     beanstrain fit mnist-dense128 --devices 2
@@ -209,7 +224,10 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
 
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
              "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
-             "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine}
+             "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine,
+             "hidden": None if hidden is None else parse_hidden(hidden),
+             "activation": None if activation is None else _names(activation), "l1": l1, "l2": l2,
+             "dropout": dropout, "features": None if features is None else parse_features(features)}
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
@@ -476,6 +494,12 @@ def compare(targets, out, metric, plot, as_json):
         click.echo(line)
     if plot_path:
         click.echo(f"picture: {plot_path} ({chosen} per epoch)")
+
+
+def _names(text: str) -> str | list[str]:
+    """--activation tanh as "tanh", --activation tanh,relu as one per layer."""
+    names = [name.strip() for name in text.split(",")]
+    return names[0] if len(names) == 1 else names
 
 
 def _plot_file(plot: Path | None) -> Path | None:

@@ -74,8 +74,17 @@ def run_settings(config: dict) -> dict:
 
 
 def setting_text(key: str, value) -> str:
-    """'learning rate 0.05'; a rate left to Keras reads 'learning rate default'."""
-    return f"{SETTING_NAMES.get(key, key.replace('_', ' '))} {'default' if value is None else value}"
+    """'learning rate 0.05'; a rate left to Keras reads 'learning rate default'; a list 'hidden 8,8'."""
+    return f"{SETTING_NAMES.get(key, key.replace('_', ' '))} {value_text(value)}"
+
+
+def value_text(value) -> str:
+    """A setting's value as its flag takes it: None is 'default' (Keras's, or the model's own), [8, 8] is '8,8'."""
+    if value is None:
+        return "default"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "0"
+    return str(value)
 
 
 def load_runs(targets: list[str], out: Path) -> list[ComparedRun]:
@@ -193,7 +202,7 @@ def table_text(compared: list[ComparedRun]) -> list[str]:
     for row in rows:
         metrics = [_number(row[split].get(name)) for split in ("train", "test") for name in ("loss", "accuracy")]
         lines.append([row["run_dir"], row["recipe"],
-                      *("default" if row["settings"][key] is None else str(row["settings"][key]) for key in keys),
+                      *(value_text(row["settings"][key]) for key in keys),
                       *metrics, str(row["epochs"]), _number(row["train_seconds"], "{:.1f}")])
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]

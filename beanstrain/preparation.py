@@ -34,7 +34,7 @@ from beanstrain.objectives import (
     make_optimizer,
 )
 from beanstrain.progress import echo
-from beanstrain.recipes import Recipe, recipe_loss
+from beanstrain.recipes import Recipe, recipe_description, recipe_loss
 from beanstrain.trace import Trace, snapshot_epochs, snapshot_steps, weight_names
 
 
@@ -172,7 +172,8 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     # One seed fixes the initial weights and every shuffle, as well as the data draw above.
     keras.utils.set_random_seed(recipe.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes,
+                            recipe_description(recipe))
         set_initial_weights(model, recipe.initial_weights, recipe.seed)
     engine = engine or choose_engine(requested, get_network(recipe.model).engine,
                                      steps=recipe.epochs * math.ceil(len(x) / batch_size))

@@ -1,0 +1,113 @@
+"""Networks a student describes: the flags and recipe keys, the input features, refusals, every command on one."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from beanstrain import files
+from beanstrain.features import FEATURES, apply_features
+
+
+def one_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.fixture
+def no_data_read(monkeypatch):
+    """A refusal must come before any data is drawn or read: drawing fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("data was read before the refusal")
+
+    monkeypatch.setattr("beanstrain.preparation.load_dataset", refuse)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--hidden", "0,3"], "--hidden 0,3: every hidden layer needs at least one unit (0 alone means no hidden layer)"),
+    (["--hidden", "-1"], "--hidden -1: every hidden layer needs at least one unit"),
+    (["--hidden", "a,b"], "--hidden a,b: give the units of each hidden layer as whole numbers"),
+    (["--hidden", "100000000,100000000"], "--hidden 100000000,100000000: a network of 10,000,000,500,000,001 "
+                                          "weights needs about"),
+    (["--activation", "tanhh"], "unknown activation 'tanhh'; did you mean 'tanh'?"),
+    (["--activation", "tanh,relu"], "activation lists 2 activations (tanh, relu) for 1 hidden layer"),
+    (["--features", "x3"], "--features: unknown feature 'x3'"),
+    (["--features", "x1,x1"], "--features: a feature is given twice"),
+    (["--l2", "-1"], "--l2 must be a finite number >= 0"),
+    (["--l1", "nan"], "--l1 must be a finite number >= 0"),
+    (["--dropout", "1.5"], "--dropout must be a rate in [0, 1)"),
+])
+def test_a_bad_description_is_one_line_before_any_data(invoke, tmp_path, no_data_read, flags, message):
+    result = invoke("fit", "beans4-hidden2", *flags, "--out", tmp_path / "runs", exit_code=2)
+    assert message in one_line(result)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mnist-lenet", "--hidden", "3"], "model 'lenet5' is not a stack of dense layers"),
+    (["beans3-hidden2", "--features", "x1,x2"], "--features: beans3 has one input, x1; x2 need a second"),
+    (["gender-softmax2", "--features", "x1"], "--features are for the 1-D and 2-D sets; gender has 3 inputs"),
+])
+def test_a_description_that_does_not_fit_is_refused(invoke, tmp_path, no_data_read, args, message):
+    result = invoke("fit", *args, "--out", tmp_path / "runs", exit_code=2)
+    assert message in one_line(result)
+
+
+def test_a_bad_description_in_a_recipe_file_is_refused(invoke, tmp_path, no_data_read):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('dataset = "beans4"\nmodel = "hidden2"\nhidden = [2, 2]\nactivation = ["tanh", "relu", "relu"]\n')
+    result = invoke("fit", recipe, "--out", tmp_path / "runs", exit_code=2)
+    assert "activation lists 3 activations (tanh, relu, relu) for 2 hidden layers" in one_line(result)
+
+
+def test_every_feature_is_its_formula():
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    x1, x2 = x[:, 0], x[:, 1]
+    formulas = {"x1": x1, "x2": x2, "x1^2": x1 ** 2, "x2^2": x2 ** 2, "x1*x2": x1 * x2, "sin(x1)": np.sin(x1),
+                "sin(x2)": np.sin(x2)}
+    assert set(formulas) == set(FEATURES)
+    columns = apply_features(list(formulas), x)
+    for column, formula in zip(columns.T, formulas.values(), strict=True):
+        np.testing.assert_allclose(column, formula)
+
+
+def test_the_keras_layer_computes_the_same_features():
+    from beanstrain.features import features_layer
+
+    x = np.random.default_rng(1).normal(size=(9, 2)).astype("float32")
+    layer = features_layer()(names=list(FEATURES))
+    np.testing.assert_allclose(np.asarray(layer(x)), apply_features(list(FEATURES), x), rtol=1e-6, atol=1e-6)
+
+
+def test_a_described_network_through_fit_eval_compare_and_report(invoke, fit_json, tmp_path):
+    """--hidden, --activation, --l2, --dropout and --features: recorded in config.json, applied again by eval,
+    drawn by every picture of a 2-D run, compared with the course's network."""
+    features = "x1,x2,x1^2,x2^2,x1*x2"
+    described = fit_json("beans4-hidden2", "--epochs", "30", "--hidden", "3,2", "--activation", "tanh", "--l2",
+                         "0.001", "--dropout", "0.1", "--features", features)
+    plain = fit_json("beans4-hidden2", "--epochs", "30")
+    run_dir = described["run_dir"]
+    config = files.read_json(f"{run_dir}/config.json")
+    recipe = config["recipe"]
+    assert (recipe["hidden"], recipe["activation"], recipe["l2"], recipe["dropout"], recipe["features"]) == \
+        ([3, 2], "tanh", 0.001, 0.1, features.split(","))
+    for picture in ("boundary.png", "neurons.png", "weights.png", "training.gif", "report.html"):
+        assert (tmp_path / "runs").joinpath(run_dir).exists()
+        assert (files.Path(run_dir) / picture).is_file(), picture
+    result = json.loads(invoke("eval", run_dir, "--json").stdout)
+    assert result["metrics"] == pytest.approx(described["metrics"]["test"], rel=1e-5)
+    table = invoke("compare", run_dir, plain["run_dir"], "--out", tmp_path / "runs").stdout
+    assert "hidden" in table and "3,2" in table
+    assert invoke("report", run_dir).exit_code == 0
+
+
+def test_a_named_description_is_the_named_network(fit_json):
+    """--hidden 2 --activation sigmoid is beans4-hidden2 itself: the same run to the bit."""
+    plain = fit_json("beans4-hidden2", "--epochs", "20")
+    described = fit_json("beans4-hidden2", "--epochs", "20", "--hidden", "2", "--activation", "sigmoid")
+    assert plain["metrics"] == described["metrics"]
+    assert not math.isnan(plain["metrics"]["test"]["loss"])
