@@ -111,3 +111,50 @@ def test_a_named_description_is_the_named_network(fit_json):
     described = fit_json("beans4-hidden2", "--epochs", "20", "--hidden", "2", "--activation", "sigmoid")
     assert plain["metrics"] == described["metrics"]
     assert not math.isnan(plain["metrics"]["test"]["loss"])
+
+
+DESCRIBED_FLAGS = ["--hidden", "3,2", "--activation", "tanh", "--l2", "0.001", "--dropout", "0.2", "--features",
+                   "x1,x2,x1*x2"]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_a_described_run_interrupted_then_resumed_equals_an_uninterrupted_one(invoke, fit_json, tmp_path,
+                                                                               monkeypatch, interrupt_at, engine):
+    from run_folders import config_of, only_run
+    from test_resume import assert_same_model
+
+    args = ["beans4-hidden2", "--epochs", 300, "--engine", engine, *DESCRIBED_FLAGS]
+    interrupt_at(3)
+    invoke("fit", *args, "--out", tmp_path / "stopped", exit_code=130)
+    monkeypatch.undo()
+    run_dir = only_run(tmp_path / "stopped")
+    assert config_of(run_dir)["state"] == "interrupted"
+    resumed = json.loads(invoke("fit", "--resume", run_dir, "--json", "--quiet").stdout)
+    straight = fit_json(*args)
+    assert_same_model(run_dir, straight["run_dir"])
+    assert resumed["metrics"] == straight["metrics"]
+
+
+def test_the_command_that_trains_a_described_run_again():
+    from pathlib import Path
+
+    from beanstrain.recipes import fit_words, resolve_recipe
+
+    recipe = resolve_recipe("beans4-hidden2", {"hidden": [3, 2], "activation": ["tanh", "relu"], "l1": 0.01,
+                                               "features": ["x1", "x1*x2"]})
+    assert fit_words(recipe, Path("runs/r")) == ["beanstrain", "fit", "beans4-hidden2", "--hidden", "3,2",
+                                                  "--activation", "tanh,relu", "--l1", "0.01", "--features",
+                                                  "x1,x1*x2"]
+
+
+def test_a_sweep_grid_of_descriptions():
+    from beanstrain.recipes import resolve_recipe
+    from beanstrain.sweep import combinations, describe, parse_grid, trial_recipe
+
+    grid = parse_grid(["hidden=1,2,3:3", "activation=tanh,relu"])
+    assert grid == {"hidden": [[1], [2], [3, 3]], "activation": ["tanh", "relu"]}
+    trials = [trial_recipe(resolve_recipe("beans4-hidden2"), settings) for settings in combinations(grid)]
+    assert [(trial.hidden, trial.activation) for trial in trials][-1] == ([3, 3], "relu")
+    assert describe(combinations(grid)[-1]) == "hidden=3:3 activation=relu"
+    with pytest.raises(Exception, match="unknown activation 'tan'"):
+        trial_recipe(resolve_recipe("beans4-hidden2"), parse_grid(["activation=tan"]) and {"activation": "tan"})
