@@ -29,6 +29,7 @@ from beanstrain.features import FEATURES, parse_features
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 from beanstrain.options import data_option, json_option, out_option, quiet_option
 from beanstrain.plots.animate import ANIMATIONS
+from beanstrain.points import looks_like_point, takes_points
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -325,34 +326,53 @@ def data_command(name, data_path, as_json):
         sys.exit(1)
 
 
-@cli.command(context_settings=CONTEXT)
-@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+# A point may start with a minus sign (-2,1.5): an unknown "option" is taken as a point or a file.
+@cli.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("images", nargs=-1, metavar="IMAGE...|POINT...")
 @click.option("--run", "target", metavar="RECIPE|RUN_DIR",
               help="The newest finished run of RECIPE, or a run folder (default: the newest finished run "
-                   "trained on images).")
+                   "trained on images, or for points on a generated set).")
+@click.option("--points", "points_file", metavar="FILE.csv", type=click.Path(dir_okay=False),
+              help="Points to ask about, one a row, its values separated by commas (a header row is skipped).")
 @out_option()
 @click.option("--invert/--no-invert", default=None,
               help="Force inverting the image or not (default: invert when the border is lighter than "
                    "mid-grey, i.e. a dark digit on light paper).")
-@json_option("Print one JSON list, one entry per image.")
+@json_option("Print one JSON list, one entry per image or point.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Save a picture here: each file, the 28x28 image the network saw, and its probability bars.")
-def predict(images, target, out, invert, as_json, plot):
-    """Predict the class of your own images (PNG, BMP or JPEG, any size) with a trained image run.
+def predict(images, target, points_file, out, invert, as_json, plot):
+    """Ask a trained run about new inputs: your own images (PNG, BMP or JPEG, any size) for an image run, or
+    points (1.0,0.3: one number per input) for a run on a generated set.
 
     Each image is brought to MNIST's form the way MNIST was made: grey,
     inverted when it is dark on light, the paper's grain and specks taken off,
     the ink fitted into 20x20 keeping its shape and placed so that its centre
     of mass is the middle of the 28x28 frame (for a Fashion-MNIST run, fitted
-    to 28 and centred, as that set was made). A file that cannot be read gets
-    a one-line error; the others are still predicted, and the command exits 1
-    at the end.
+    to 28 and centred, as that set was made). Each point goes through the run's
+    own input features and network, and is answered with the regression value,
+    or the class probability and the class (by name where the set has names).
+    A file or point that cannot be read gets a one-line error; the others are
+    still answered, and the command exits 1 at the end.
 
     \b
     beanstrain predict my_digit.png --run mnist-lenet
     beanstrain predict *.png --run runs/mnist-lenet/20261123-153012-1 --json
     beanstrain predict shirt.jpg --run fashion-lenet --plot shirt-bars.png
+    beanstrain predict --run beans4-hidden2 1.0,0.3 0.2,1.7
+    beanstrain predict --run gender-softmax2 0,0,0
+    beanstrain predict --run spiral-features --points beans.csv --json
     """
+    # Image files given to a run on a generated set go on to the images' path, which refuses them in one line.
+    files_given = bool(images) and all(Path(text).is_file() for text in images)
+    points = (takes_points(target, out) and not files_given) if target else \
+        any(looks_like_point(text) for text in images)
+    if points or points_file:
+        _predict_points(list(images), points_file, target, out, invert, as_json, plot)
+        return
+    if not images:
+        raise UsageError("give IMAGE files for an image run, or POINTs (such as 1.0,0.3) or --points FILE.csv for a "
+                         "run on a generated set")
     from beanstrain.predict import check_plot_path, plot_prediction, predict_images
 
     plot_path = check_plot_path(plot)
@@ -369,6 +389,27 @@ def predict(images, target, out, invert, as_json, plot):
             click.echo(f"{result['file']}: {result['label']} (probability {result['probability']:.4f}{inverted})")
     if plot_path and plot_prediction(prediction, plot_path) and not as_json:
         click.echo(f"picture: {plot_path}")
+    if prediction.failed:
+        sys.exit(1)
+
+
+def _predict_points(texts, points_file, target, out, invert, as_json, plot):
+    """`predict` for a run on a generated set: each point's answer, a line or a JSON entry each."""
+    from beanstrain.points import point_line, predict_points
+
+    given = [flag for flag, value in (("--invert/--no-invert", invert), ("--plot", plot)) if value is not None]
+    if given:
+        raise UsageError(f"{' and '.join(given)} {'are' if len(given) > 1 else 'is'} for images, not points")
+    prediction = predict_points(texts, points_file, target, out)
+    if as_json:
+        emit_json(prediction.results)
+    else:
+        click.echo(f"run: {prediction.run_dir} ({prediction.dataset})")
+    for result in prediction.results:
+        if "error" in result:
+            click.echo(f"Error: {result['error']}", err=True)
+        elif not as_json:
+            click.echo(point_line(result))
     if prediction.failed:
         sys.exit(1)
 

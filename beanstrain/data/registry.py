@@ -52,6 +52,7 @@ class ToySet:
     default_samples: int = 100
     num_classes: int = 2
     inputs: int = 2  # numbers per sample: 1 for the 1-D sets, 3 for gender
+    class_names: tuple[str, ...] = ()  # each class's name, by number, where the set has names
     gives: tuple[str, ...] = (FEATURE_VECTORS,)
 
 
@@ -87,7 +88,7 @@ DATASETS: dict[str, ToySet | ImageSet] = {
     "xor": ToySet(toy.xor, BINARY, "2-D binary: Playground XOR of the quadrants", draw_bytes=64),
     "gauss": ToySet(toy.gauss, BINARY, "2-D binary: two Gaussian clouds", draw_bytes=64),
     "gender": ToySet(toy.gender, MULTICLASS, "3 features (weight, height, age) -> 2 classes, one-hot", draw_bytes=88,
-                     default_samples=1000, inputs=3),
+                     default_samples=1000, inputs=3, class_names=("female", "male")),
     "mnist": ImageSet(
         name="mnist",
         summary="28x28 grey handwritten digits, 60,000 train / 10,000 test",
