@@ -507,7 +507,8 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
               help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
 @json_option("Print the table as one JSON list, one entry per run.")
 def compare(targets, out, metric, plot, as_json):
-    """Compare finished runs: a table of their final metrics and a picture of one metric per epoch.
+    """Compare finished runs: a table of their final metrics and a picture of one metric per epoch (above it,
+    each run's decision boundary with its hidden units' lines, when the runs share one 2-D data set).
 
     Each RUN_OR_RECIPE is a run folder, or a recipe name for its newest
     finished run under --out. Runs are labelled by what differs between them
@@ -516,10 +517,11 @@ def compare(targets, out, metric, plot, as_json):
 
     \b
     beanstrain compare mnist-levels-linear mnist-levels-ltp --plot levels.png
+    beanstrain compare beans4-hidden1 beans4-hidden2 beans4-hidden3 --plot widths.png
     beanstrain compare runs/beans4-hidden2/20261123-153012-1 runs/beans4-hidden2/20261123-160101-1
     beanstrain compare beans4-hidden2 spiral-deep8 --metric test_loss --json
     """
-    from beanstrain.compare import choose_metric, load_runs, table_rows, table_text
+    from beanstrain.compare import choose_metric, load_runs, shared_boundaries, table_rows, table_text
 
     plot_path = _plot_file(plot)
     compared = load_runs(list(targets), out)
@@ -527,7 +529,7 @@ def compare(targets, out, metric, plot, as_json):
     if plot_path:
         from beanstrain.plots.compare import draw_comparison
 
-        draw_comparison(compared, chosen, plot_path)
+        draw_comparison(compared, chosen, plot_path, shared_boundaries(compared))
     if as_json:
         emit_json(table_rows(compared))
         return

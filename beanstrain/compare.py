@@ -31,8 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from beanstrain import runs
+from beanstrain.data import DATASETS, get_dataset, load_dataset
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.evaluation import load_run_model, predictor
 from beanstrain.files import read_json
+from beanstrain.models import NETWORKS
+from beanstrain.plots.pictures import unit_inputs_of
+from beanstrain.tasks import REGRESSION
 
 # Recipe fields that describe a run rather than set it: never a difference worth a label.
 NOT_SETTINGS = ("name", "description", "course_result", "expected_accuracy")
@@ -70,6 +75,14 @@ def run_settings(config: dict) -> dict:
     for key in ("batch_size", "loss", "engine"):
         if config.get(key) is not None:
             settings[key] = config[key]
+    # A network left as its model has it: its own hidden layers and activation, so hidden2 reads as 2 sigmoid.
+    network = NETWORKS.get(settings.get("model"))
+    own = network.description if network else None
+    if own is not None:
+        if settings.get("hidden") is None:
+            settings["hidden"] = list(own.hidden)
+        if settings.get("activation") is None and own.activation:
+            settings["activation"] = own.activation[0] if len(set(own.activation)) == 1 else list(own.activation)
     return settings
 
 
@@ -85,6 +98,30 @@ def value_text(value) -> str:
     if isinstance(value, list):
         return ",".join(map(str, value)) or "0"
     return str(value)
+
+
+# Beyond this many runs compare's picture keeps to the curves: the boundary panels would be too small to read.
+MOST_BOUNDARIES = 6
+
+
+def shared_boundaries(compared: list[ComparedRun]):
+    """(dataset, [(predict, unit_inputs)] per run) when every run trained on the same 2-D classified data (same
+    set, samples, noise and seed), so their boundaries can be drawn side by side; None otherwise."""
+    recipes = [run.config.get("recipe", {}) for run in compared]
+    draws = {tuple(recipe.get(key) for key in ("dataset", "samples", "noise", "seed")) for recipe in recipes}
+    if len(draws) != 1 or len(compared) > MOST_BOUNDARIES:
+        return None
+    dataset_name = recipes[0].get("dataset", "")
+    entry = get_dataset(dataset_name) if dataset_name in DATASETS else None
+    if entry is None or entry.kind != "toy" or entry.inputs != 2 or entry.task == REGRESSION:
+        return None
+    dataset = load_dataset(dataset_name, recipes[0].get("samples"), recipes[0].get("noise", 0.0),
+                           recipes[0].get("seed", 0))
+    panels = []
+    for run, recipe in zip(compared, recipes):
+        model = load_run_model(run.run_dir, run.config)
+        panels.append((predictor(model, recipe.get("model", "")), unit_inputs_of(model)))
+    return dataset, panels
 
 
 def load_runs(targets: list[str], out: Path) -> list[ComparedRun]:

@@ -158,3 +158,54 @@ def test_a_sweep_grid_of_descriptions():
     assert describe(combinations(grid)[-1]) == "hidden=3:3 activation=relu"
     with pytest.raises(Exception, match="unknown activation 'tan'"):
         trial_recipe(resolve_recipe("beans4-hidden2"), parse_grid(["activation=tan"]) and {"activation": "tan"})
+
+
+@pytest.mark.parametrize("flags, units", [(["--hidden", "3"], 3), (["--hidden", "2", "--features", "x1,x2,x1*x2"], 2),
+                                          (["--hidden", "4,4"], None)])
+def test_each_hidden_units_line_lies_where_its_input_is_zero(fit_json, flags, units):
+    """The lines boundary.png and the animation draw: on each, the unit's input w . x + b is 0, by the formula."""
+    from beanstrain.data import load_dataset
+    from beanstrain.evaluation import load_run_model
+    from beanstrain.plots.pictures import unit_inputs_of
+    from beanstrain.plots.toy import _grid, unit_lines
+
+    run_dir = files.Path(fit_json("beans4-hidden2", "--epochs", "30", *flags)["run_dir"])
+    model = load_run_model(run_dir, files.read_json(run_dir / "config.json"))
+    inputs_of = unit_inputs_of(model)
+    if units is None:
+        assert inputs_of is None  # two hidden layers: no straight lines to draw
+        return
+    grid_x, grid_y, grid = _grid(load_dataset("beans4", 100, 0.0, 0))
+    kernel, bias = model.get_weights()[:2]
+    names = flags[3].split(",") if "--features" in flags else ["x1", "x2"]
+    checked = 0
+    for unit, segments in enumerate(unit_lines(grid_x, grid_y, inputs_of(grid))):
+        for segment in segments:
+            points = segment[:: max(1, len(segment) // 5)]
+            unit_input = apply_features(names, points) @ kernel[:, unit] + bias[unit]
+            scale = np.abs(kernel[:, unit]).sum() * 0.01  # a grid cell's worth of the input
+            np.testing.assert_allclose(unit_input, 0.0, atol=scale)
+            checked += len(points)
+    assert checked > 0
+    assert (run_dir / "boundary.png").is_file()
+
+
+def test_compare_draws_the_boundaries_of_runs_on_one_2d_set(invoke, fit_json, tmp_path):
+    """Three widths on one draw of beans4: a boundary panel each, with the units' lines of the one-layer nets;
+    another seed is another draw of the data, so no panels."""
+    from beanstrain.compare import load_runs, shared_boundaries
+
+    run_dirs = [fit_json("beans4-hidden2", "--epochs", "5", "--hidden", units, "--animation", "none")["run_dir"]
+                for units in ("1", "3", "4,4")]
+    compared = load_runs(run_dirs, tmp_path / "runs")
+    assert [run.label for run in compared] == ["hidden 1", "hidden 3", "hidden 4,4"]
+    dataset, panels = shared_boundaries(compared)
+    assert dataset.name == "beans4" and len(panels) == 3
+    grid = np.array([[0.5, 0.5], [1.5, 1.0]], "float32")
+    assert [None if unit_inputs is None else unit_inputs(grid).shape for _, unit_inputs in panels] == \
+        [(2, 1), (2, 3), None]
+    plot = tmp_path / "widths.png"
+    invoke("compare", *run_dirs, "--plot", plot)
+    assert plot.stat().st_size > 0
+    other = fit_json("beans4-hidden2", "--epochs", "5", "--seed", "1", "--animation", "none")["run_dir"]
+    assert shared_boundaries(load_runs([run_dirs[0], other], tmp_path / "runs")) is None

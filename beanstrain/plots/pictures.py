@@ -31,7 +31,7 @@ from beanstrain.plots.animate import animate
 from beanstrain.plots.history import plot_history
 from beanstrain.plots.images import plot_confusion, plot_samples, plot_test_predictions, plot_wrong
 from beanstrain.plots.levels import plot_levels
-from beanstrain.plots.replay import Replay
+from beanstrain.plots.replay import Replay, dense_layers, hidden_unit_inputs
 from beanstrain.plots.toy import plot_data, plot_decision_boundary, plot_fit_curve, plot_surface
 from beanstrain.plots.units import plot_cost, plot_neurons, plot_weights, single_weight
 from beanstrain.tasks import REGRESSION
@@ -68,7 +68,16 @@ def _fit_curve(run: RunOutputs, path: Path) -> str:
 
 
 def _boundary(run: RunOutputs, path: Path) -> str:
-    return plot_decision_boundary(run.dataset, run.predict, path)
+    return plot_decision_boundary(run.dataset, run.predict, path, unit_inputs_of(run.model))
+
+
+def unit_inputs_of(model):
+    """grid -> each hidden unit's input, for a network of one hidden layer (its units' lines); else None."""
+    layers = dense_layers(model)
+    weights = model.get_weights() if layers else None
+    if layers is None or hidden_unit_inputs(layers, weights, np.zeros((1, 2))) is None:
+        return None
+    return lambda grid: hidden_unit_inputs(layers, weights, grid)
 
 
 def _surface(run: RunOutputs, path: Path) -> str:

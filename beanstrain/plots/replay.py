@@ -88,6 +88,23 @@ def forward(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) 
     return outputs
 
 
+# A boundary picture draws each hidden unit's line for a network of one hidden layer of at most this many units.
+MOST_UNIT_LINES = 8
+def hidden_unit_inputs(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) -> np.ndarray | None:
+    """Each hidden unit's input (before its activation) at inputs `x`, (points, units), for a network of one hidden
+    layer of at most MOST_UNIT_LINES units; None for any other network.
+
+    Where a unit's input is 0 its sigmoid is 0.5 (its tanh 0, its relu starts): on a 2-D set without features
+    that is a straight line, the course's "one unit, one line"."""
+    if layers is None or len(layers) != 2 or weights[0].shape[1] > MOST_UNIT_LINES:
+        return None
+    values = np.asarray(x, np.float64)
+    if layers[0].features:
+        values = apply_features(layers[0].features, values)
+    inputs = values @ weights[0]
+    return inputs + weights[1] if layers[0].bias else inputs
+
+
 def input_grid(dataset, points_2d: int = GRID_POINTS_2D, points_1d: int = GRID_POINTS_1D):
     """The plane (or line) the pictures show: the data's range and a margin; (axes, inputs)."""
     if dataset.x_train.shape[1] == 2:
