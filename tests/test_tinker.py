@@ -209,3 +209,30 @@ def test_compare_draws_the_boundaries_of_runs_on_one_2d_set(invoke, fit_json, tm
     assert plot.stat().st_size > 0
     other = fit_json("beans4-hidden2", "--epochs", "5", "--seed", "1", "--animation", "none")["run_dir"]
     assert shared_boundaries(load_runs([run_dirs[0], other], tmp_path / "runs")) is None
+
+
+@pytest.mark.parametrize("args", [
+    ["beans4-hidden2"],                                                     # 2-2-1
+    ["spiral-deep8"],                                                       # 8-8-8
+    ["spiral-deep8", "--hidden", "4,4,4,4,4,4,4,4", "--activation", "tanh"],  # deeper than drawn
+    ["spiral-deep8", "--hidden", "12,3"],                                   # wider than drawn
+    ["beans3-hidden2"],                                                     # a 1-D set
+    ["spiral-features"],                                                    # the features recipe
+    ["gender-softmax2"],                                                    # three inputs: plain nodes
+])
+def test_every_dense_run_gets_its_network_picture(fit_json, args):
+    from beanstrain.plots.network import MOST_LAYERS, MOST_UNITS
+
+    run_dir = files.Path(fit_json(*args, "--epochs", "3", "--animation", "none")["run_dir"])
+    assert (run_dir / "network.png").stat().st_size > 10_000
+    assert MOST_UNITS == 8 and MOST_LAYERS == 6  # the Playground's limits
+
+
+def test_the_network_pictures_inputs_are_its_features():
+    from beanstrain.models import build_model, describe
+    from beanstrain.plots.network import input_names, layer_kernels
+
+    model = build_model("deep8", (2,), "binary", 2, describe("deep8", hidden=[3], features=["x1", "sin(x2)"]))
+    assert input_names(model, 2, "spiral") == ["x1", "sin(x2)"]
+    assert [kernel.shape for kernel in layer_kernels(model)] == [(2, 3), (3, 1)]
+    assert input_names(build_model("softmax2", (3,), "multiclass", 2), 3, "gender") == ["weight", "height", "age"]

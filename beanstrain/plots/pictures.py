@@ -31,6 +31,7 @@ from beanstrain.plots.animate import animate
 from beanstrain.plots.history import plot_history
 from beanstrain.plots.images import plot_confusion, plot_samples, plot_test_predictions, plot_wrong
 from beanstrain.plots.levels import plot_levels
+from beanstrain.plots.network import plot_network
 from beanstrain.plots.replay import Replay, dense_layers, hidden_unit_inputs
 from beanstrain.plots.toy import plot_data, plot_decision_boundary, plot_fit_curve, plot_surface
 from beanstrain.plots.units import plot_cost, plot_neurons, plot_weights, single_weight
@@ -122,6 +123,10 @@ def _neurons(run: RunOutputs, path: Path) -> str:
     return plot_neurons(run.replay, run.dataset, path)
 
 
+def _network(run: RunOutputs, path: Path) -> str:
+    return plot_network(run.model, run.replay, run.dataset, path)
+
+
 def _weights(run: RunOutputs, path: Path) -> str:
     return plot_weights(run.trace, run.dataset.name, path)
 
@@ -170,6 +175,11 @@ def _animated_as(animation: str):
     return applies
 
 
+def _dense_network(run: RunOutputs) -> bool:
+    """A network of dense layers (the generated sets' networks, described ones too)."""
+    return dense_layers(run.model) is not None
+
+
 def _hidden_units(run: RunOutputs) -> bool:
     return run.replay is not None and len(run.replay.layers) > 1
 
@@ -197,6 +207,7 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("training.gif", _animation, _animated_as("gif")),
         Picture("training.mp4", _animation, _animated_as("mp4")),
         Picture("neurons.png", _neurons, _hidden_units),
+        Picture("network.png", _network, _dense_network),
         Picture("weights.png", _weights, _traced),
         Picture("cost.png", _cost, _single_weight),
     ),
