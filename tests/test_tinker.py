@@ -133,6 +133,11 @@ def test_a_described_run_interrupted_then_resumed_equals_an_uninterrupted_one(in
     straight = fit_json(*args)
     assert_same_model(run_dir, straight["run_dir"])
     assert resumed["metrics"] == straight["metrics"]
+    from beanstrain.trace import read_trace
+
+    resumed_trace, straight_trace = read_trace(run_dir), read_trace(straight["run_dir"])
+    assert len(resumed_trace.gradient_norms) == len(resumed_trace.epochs) > 100
+    np.testing.assert_array_equal(np.stack(resumed_trace.gradient_norms), np.stack(straight_trace.gradient_norms))
 
 
 def test_the_command_that_trains_a_described_run_again():
@@ -236,3 +241,33 @@ def test_the_network_pictures_inputs_are_its_features():
     assert input_names(model, 2, "spiral") == ["x1", "sin(x2)"]
     assert [kernel.shape for kernel in layer_kernels(model)] == [(2, 3), (3, 1)]
     assert input_names(build_model("softmax2", (3,), "multiclass", 2), 3, "gender") == ["weight", "height", "age"]
+
+
+@pytest.mark.parametrize("engine", ["compiled", "fit", "numpy"])
+def test_every_engine_records_each_layers_gradient_as_gradient_tape_measures_it(fit_json, engine):
+    """The trace's gradient norms at the last snapshot (the trained weights) against GradientTape's on the same
+    training samples; gradients.png is drawn from them."""
+    import tensorflow as tf
+
+    from beanstrain.data import load_dataset
+    from beanstrain.evaluation import load_run_model
+    from beanstrain.objectives import encode_targets, make_loss
+    from beanstrain.trace import read_trace
+
+    epochs = 3 if engine == "fit" else 20
+    run_dir = files.Path(fit_json("spiral-deep8", "--epochs", epochs, "--engine", engine, "--hidden", "4,4",
+                                  "--activation", "sigmoid", "--features", "x1,x2,x1*x2", "--l2", "0.01",
+                                  "--animation", "none")["run_dir"])
+    trace = read_trace(run_dir)
+    assert len(trace.gradient_layers) == 3 and trace.gradient_layers[-1] == "output"
+    assert len(trace.gradient_norms) == len(trace.epochs)
+    model = load_run_model(run_dir, files.read_json(run_dir / "config.json"))
+    dataset = load_dataset("spiral", 100, 0.0, 0)
+    x = dataset.x_train
+    y = encode_targets(dataset.y_train, dataset.task, "mse", dataset.num_classes)
+    with tf.GradientTape() as tape:
+        loss = make_loss("mse")(y, model(x, training=False)) + tf.add_n(model.losses)
+    kernels = [layer.kernel for layer in model.layers if type(layer).__name__ == "Dense"]
+    expected = [float(tf.norm(gradient)) for gradient in tape.gradient(loss, kernels)]
+    np.testing.assert_allclose(trace.gradient_norms[-1], expected, rtol=1e-4)
+    assert (run_dir / "gradients.png").stat().st_size > 0

@@ -228,13 +228,13 @@ def read_layers(model) -> list[Layer]:
     """The dense layers of a Keras network, by where their weights sit in `model.get_weights()`.
 
     A Dropout layer gives its rate to the layer before it; a Features layer first is the trainer's to apply
-    (`features.model_features`).  Any other layer that is not Dense (a convolution, pooling, Flatten) is
-    refused in one line.
+    (`features.model_features`), and a Flatten layer first means inputs given flat.  Any other layer that is
+    not Dense (a convolution, pooling, a later Flatten) is refused in one line.
     """
     layers, index = [], 0
     for keras_layer in model.layers:
         kind = type(keras_layer).__name__
-        if kind == "Features" and not layers:
+        if kind in ("Features", "Flatten") and not layers:  # the caller's to apply: features, or flat inputs
             continue
         if kind == "Dropout" and layers:
             layers[-1] = replace(layers[-1], dropout=float(keras_layer.rate))

@@ -28,6 +28,7 @@ import numpy as np
 from beanstrain.data.loading import Dataset
 from beanstrain.objectives import encode_targets
 from beanstrain.plots.animate import animate
+from beanstrain.plots.gradients import plot_gradients
 from beanstrain.plots.history import plot_history
 from beanstrain.plots.images import plot_confusion, plot_samples, plot_test_predictions, plot_wrong
 from beanstrain.plots.levels import plot_levels
@@ -127,6 +128,15 @@ def _network(run: RunOutputs, path: Path) -> str:
     return plot_network(run.model, run.replay, run.dataset, path)
 
 
+def _gradients(run: RunOutputs, path: Path) -> str:
+    return plot_gradients(run.trace, f"{run.dataset.name}: the size of each layer's gradient", path)
+
+
+def _measured_gradients(run: RunOutputs) -> bool:
+    """A trace that measured each layer's gradient at two snapshots or more (dense networks)."""
+    return run.trace is not None and len(run.trace.gradient_norms) > 1
+
+
 def _weights(run: RunOutputs, path: Path) -> str:
     return plot_weights(run.trace, run.dataset.name, path)
 
@@ -209,6 +219,7 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("neurons.png", _neurons, _hidden_units),
         Picture("network.png", _network, _dense_network),
         Picture("weights.png", _weights, _traced),
+        Picture("gradients.png", _gradients, _measured_gradients),
         Picture("cost.png", _cost, _single_weight),
     ),
     "image": (
@@ -217,6 +228,7 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("predictions.png", _test_predictions),
         Picture("wrong.png", _wrong),
         Picture("history.png", _history, _trained_epochs),
+        Picture("gradients.png", _gradients, _measured_gradients),
         Picture("levels.png", _levels, _on_levels),
     ),
 }
