@@ -21,13 +21,16 @@ import click
 
 from beanstrain.backends import use_backend
 from beanstrain.catalog import STATES as RUN_STATES
+from beanstrain.descriptions import ACTIVATIONS, parse_hidden
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
+from beanstrain.features import FEATURES, parse_features
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 from beanstrain.options import backend_option, data_option, json_option, out_option, quiet_option
 from beanstrain.plots.animate import ANIMATIONS
+from beanstrain.points import looks_like_point, takes_points
 from beanstrain.recipes import PRECISIONS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -160,6 +163,16 @@ def list_command(as_json):
               help="Noise level; what it does depends on the set (see docs/datasets-and-networks.md).")
 @click.option("--seed", type=int, help="Seeds the data, the initial weights and every shuffle.")
 @click.option("--validation-split", type=float, help="Fraction of the training images held out per epoch.")
+@click.option("--hidden", metavar="UNITS", help="Units per hidden layer of a dense network: 3, or 8,8,8 for three "
+                                               "layers; 0 for none (default: the model's own; docs/tinker.md).")
+@click.option("--activation", metavar="NAME",
+              help=f"The hidden layers' activation: {spoken_list(ACTIVATIONS)} (default: the model's own).")
+@click.option("--l1", type=float, help="L1 penalty rate on every kernel (Keras's regularizer; default 0).")
+@click.option("--l2", type=float, help="L2 penalty rate on every kernel (Keras's regularizer; default 0).")
+@click.option("--dropout", type=float, help="Dropout rate after each hidden layer, in [0, 1) (default 0).")
+@click.option("--features", metavar="NAMES",
+              help=f"Inputs computed from a 1-D or 2-D set before the network, any of {','.join(FEATURES)} "
+                   "(default: x1,x2, the data as it is).")
 @data_option("MNIST-format data: a .npz or a folder of the four IDX files.")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES),
               help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
@@ -187,8 +200,8 @@ def list_command(as_json):
                    + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, data_path, engine, out, device, resume_dir, quiet, as_json, devices, backend, precision,
-        animation):
+        validation_split, hidden, activation, l1, l2, dropout, features, data_path, engine, out, device, resume_dir,
+        quiet, as_json, devices, backend, precision, animation):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -209,6 +222,8 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit --dataset beans4 --model hidden2
     beanstrain fit beans4-hidden2 --epochs 200 --seed 7
     beanstrain fit --dataset spiral --model deep8 --optimizer adam --learning-rate 0.01
+    beanstrain fit beans4-hidden2 --hidden 3 --activation tanh
+    beanstrain fit spiral-deep8 --features x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2) --l2 0.001
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     beanstrain fit mnist-dense128 --devices 2
@@ -219,6 +234,9 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     flags = {"dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size,
              "optimizer": optimizer, "learning_rate": learning_rate, "loss": loss, "samples": samples,
              "noise": noise, "seed": seed, "validation_split": validation_split, "engine": engine,
+             "hidden": None if hidden is None else parse_hidden(hidden),
+             "activation": None if activation is None else _names(activation), "l1": l1, "l2": l2,
+             "dropout": dropout, "features": None if features is None else parse_features(features),
              "precision": precision}
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
@@ -320,35 +338,55 @@ def data_command(name, data_path, as_json):
         sys.exit(1)
 
 
-@cli.command(context_settings=CONTEXT)
-@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+# A point may start with a minus sign (-2,1.5): an unknown "option" is taken as a point or a file.
+@cli.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("images", nargs=-1, metavar="IMAGE...|POINT...")
 @click.option("--run", "target", metavar="RECIPE|RUN_DIR",
               help="The newest finished run of RECIPE, or a run folder (default: the newest finished run "
-                   "trained on images).")
+                   "trained on images, or for points on a generated set).")
+@click.option("--points", "points_file", metavar="FILE.csv", type=click.Path(dir_okay=False),
+              help="Points to ask about, one a row, its values separated by commas (a header row is skipped).")
 @out_option()
 @click.option("--invert/--no-invert", default=None,
               help="Force inverting the image or not (default: invert when the border is lighter than "
                    "mid-grey, i.e. a dark digit on light paper).")
-@json_option("Print one JSON list, one entry per image.")
+@json_option("Print one JSON list, one entry per image or point.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Save a picture here: each file, the 28x28 image the network saw, and its probability bars.")
 @backend_option()
-def predict(images, target, out, invert, as_json, plot, backend):
-    """Predict the class of your own images (PNG, BMP or JPEG, any size) with a trained image run.
+def predict(images, target, points_file, out, invert, as_json, plot, backend):
+    """Ask a trained run about new inputs: your own images (PNG, BMP or JPEG, any size) for an image run, or
+    points (1.0,0.3: one number per input) for a run on a generated set.
 
     Each image is brought to MNIST's form the way MNIST was made: grey,
     inverted when it is dark on light, the paper's grain and specks taken off,
     the ink fitted into 20x20 keeping its shape and placed so that its centre
     of mass is the middle of the 28x28 frame (for a Fashion-MNIST run, fitted
-    to 28 and centred, as that set was made). A file that cannot be read gets
-    a one-line error; the others are still predicted, and the command exits 1
-    at the end.
+    to 28 and centred, as that set was made). Each point goes through the run's
+    own input features and network, and is answered with the regression value,
+    or the class probability and the class (by name where the set has names).
+    A file or point that cannot be read gets a one-line error; the others are
+    still answered, and the command exits 1 at the end.
 
     \b
     beanstrain predict my_digit.png --run mnist-lenet
     beanstrain predict *.png --run runs/mnist-lenet/20261123-153012-1 --json
     beanstrain predict shirt.jpg --run fashion-lenet --plot shirt-bars.png
+    beanstrain predict --run beans4-hidden2 1.0,0.3 0.2,1.7
+    beanstrain predict --run gender-softmax2 0,0,0
+    beanstrain predict --run spiral-features --points beans.csv --json
     """
+    # Image files given to a run on a generated set go on to the images' path, which refuses them in one line.
+    files_given = bool(images) and all(Path(text).is_file() for text in images)
+    points = (takes_points(target, out) and not files_given) if target else \
+        any(looks_like_point(text) for text in images)
+    if points or points_file:
+        use_backend(backend)
+        _predict_points(list(images), points_file, target, out, invert, as_json, plot)
+        return
+    if not images:
+        raise UsageError("give IMAGE files for an image run, or POINTs (such as 1.0,0.3) or --points FILE.csv for a "
+                         "run on a generated set")
     from beanstrain.predict import check_plot_path, plot_prediction, predict_images
 
     plot_path = check_plot_path(plot)
@@ -366,6 +404,27 @@ def predict(images, target, out, invert, as_json, plot, backend):
             click.echo(f"{result['file']}: {result['label']} (probability {result['probability']:.4f}{inverted})")
     if plot_path and plot_prediction(prediction, plot_path) and not as_json:
         click.echo(f"picture: {plot_path}")
+    if prediction.failed:
+        sys.exit(1)
+
+
+def _predict_points(texts, points_file, target, out, invert, as_json, plot):
+    """`predict` for a run on a generated set: each point's answer, a line or a JSON entry each."""
+    from beanstrain.points import point_line, predict_points
+
+    given = [flag for flag, value in (("--invert/--no-invert", invert), ("--plot", plot)) if value is not None]
+    if given:
+        raise UsageError(f"{' and '.join(given)} {'are' if len(given) > 1 else 'is'} for images, not points")
+    prediction = predict_points(texts, points_file, target, out)
+    if as_json:
+        emit_json(prediction.results)
+    else:
+        click.echo(f"run: {prediction.run_dir} ({prediction.dataset})")
+    for result in prediction.results:
+        if "error" in result:
+            click.echo(f"Error: {result['error']}", err=True)
+        elif not as_json:
+            click.echo(point_line(result))
     if prediction.failed:
         sys.exit(1)
 
@@ -465,7 +524,8 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
               help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
 @json_option("Print the table as one JSON list, one entry per run.")
 def compare(targets, out, metric, plot, as_json):
-    """Compare finished runs: a table of their final metrics and a picture of one metric per epoch.
+    """Compare finished runs: a table of their final metrics and a picture of one metric per epoch (above it,
+    each run's decision boundary with its hidden units' lines, when the runs share one 2-D data set).
 
     Each RUN_OR_RECIPE is a run folder, or a recipe name for its newest
     finished run under --out. Runs are labelled by what differs between them
@@ -474,10 +534,11 @@ def compare(targets, out, metric, plot, as_json):
 
     \b
     beanstrain compare mnist-levels-linear mnist-levels-ltp --plot levels.png
+    beanstrain compare beans4-hidden1 beans4-hidden2 beans4-hidden3 --plot widths.png
     beanstrain compare runs/beans4-hidden2/20261123-153012-1 runs/beans4-hidden2/20261123-160101-1
     beanstrain compare beans4-hidden2 spiral-deep8 --metric test_loss --json
     """
-    from beanstrain.compare import choose_metric, load_runs, table_rows, table_text
+    from beanstrain.compare import choose_metric, load_runs, shared_boundaries, table_rows, table_text
 
     plot_path = _plot_file(plot)
     compared = load_runs(list(targets), out)
@@ -485,7 +546,7 @@ def compare(targets, out, metric, plot, as_json):
     if plot_path:
         from beanstrain.plots.compare import draw_comparison
 
-        draw_comparison(compared, chosen, plot_path)
+        draw_comparison(compared, chosen, plot_path, shared_boundaries(compared))
     if as_json:
         emit_json(table_rows(compared))
         return
@@ -493,6 +554,12 @@ def compare(targets, out, metric, plot, as_json):
         click.echo(line)
     if plot_path:
         click.echo(f"picture: {plot_path} ({chosen} per epoch)")
+
+
+def _names(text: str) -> str | list[str]:
+    """--activation tanh as "tanh", --activation tanh,relu as one per layer."""
+    names = [name.strip() for name in text.split(",")]
+    return names[0] if len(names) == 1 else names
 
 
 def _plot_file(plot: Path | None) -> Path | None:

@@ -31,8 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from beanstrain import runs
+from beanstrain.data import DATASETS, get_dataset, load_dataset
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.evaluation import load_run_model, predictor
 from beanstrain.files import read_json
+from beanstrain.models import NETWORKS
+from beanstrain.plots.pictures import unit_inputs_of
+from beanstrain.tasks import REGRESSION
 
 # Recipe fields that describe a run rather than set it: never a difference worth a label.
 NOT_SETTINGS = ("name", "description", "course_result", "expected_accuracy")
@@ -70,12 +75,53 @@ def run_settings(config: dict) -> dict:
     for key in ("batch_size", "loss", "engine"):
         if config.get(key) is not None:
             settings[key] = config[key]
+    # A network left as its model has it: its own hidden layers and activation, so hidden2 reads as 2 sigmoid.
+    network = NETWORKS.get(settings.get("model"))
+    own = network.description if network else None
+    if own is not None:
+        if settings.get("hidden") is None:
+            settings["hidden"] = list(own.hidden)
+        if settings.get("activation") is None and own.activation:
+            settings["activation"] = own.activation[0] if len(set(own.activation)) == 1 else list(own.activation)
     return settings
 
 
 def setting_text(key: str, value) -> str:
-    """'learning rate 0.05'; a rate left to Keras reads 'learning rate default'."""
-    return f"{SETTING_NAMES.get(key, key.replace('_', ' '))} {'default' if value is None else value}"
+    """'learning rate 0.05'; a rate left to Keras reads 'learning rate default'; a list 'hidden 8,8'."""
+    return f"{SETTING_NAMES.get(key, key.replace('_', ' '))} {value_text(value)}"
+
+
+def value_text(value) -> str:
+    """A setting's value as its flag takes it: None is 'default' (Keras's, or the model's own), [8, 8] is '8,8'."""
+    if value is None:
+        return "default"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "0"
+    return str(value)
+
+
+# Beyond this many runs compare's picture keeps to the curves: the boundary panels would be too small to read.
+MOST_BOUNDARIES = 6
+
+
+def shared_boundaries(compared: list[ComparedRun]):
+    """(dataset, [(predict, unit_inputs)] per run) when every run trained on the same 2-D classified data (same
+    set, samples, noise and seed), so their boundaries can be drawn side by side; None otherwise."""
+    recipes = [run.config.get("recipe", {}) for run in compared]
+    draws = {tuple(recipe.get(key) for key in ("dataset", "samples", "noise", "seed")) for recipe in recipes}
+    if len(draws) != 1 or len(compared) > MOST_BOUNDARIES:
+        return None
+    dataset_name = recipes[0].get("dataset", "")
+    entry = get_dataset(dataset_name) if dataset_name in DATASETS else None
+    if entry is None or entry.kind != "toy" or entry.inputs != 2 or entry.task == REGRESSION:
+        return None
+    dataset = load_dataset(dataset_name, recipes[0].get("samples"), recipes[0].get("noise", 0.0),
+                           recipes[0].get("seed", 0))
+    panels = []
+    for run, recipe in zip(compared, recipes):
+        model = load_run_model(run.run_dir, run.config)
+        panels.append((predictor(model, recipe.get("model", "")), unit_inputs_of(model)))
+    return dataset, panels
 
 
 def load_runs(targets: list[str], out: Path) -> list[ComparedRun]:
@@ -193,7 +239,7 @@ def table_text(compared: list[ComparedRun]) -> list[str]:
     for row in rows:
         metrics = [_number(row[split].get(name)) for split in ("train", "test") for name in ("loss", "accuracy")]
         lines.append([row["run_dir"], row["recipe"],
-                      *("default" if row["settings"][key] is None else str(row["settings"][key]) for key in keys),
+                      *(value_text(row["settings"][key]) for key in keys),
                       *metrics, str(row["epochs"]), _number(row["train_seconds"], "{:.1f}")])
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]

@@ -25,6 +25,7 @@ from beanstrain import files, runs
 from beanstrain.data import load_dataset
 from beanstrain.devices import load_keras, to_numpy
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.features import features_layer
 from beanstrain.models import model_inputs
 from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
 from beanstrain.recipes import Recipe
@@ -77,6 +78,7 @@ def load_run_model(run_dir: Path, config: dict):
         raise RunError(f"{path} has changed since it was trained (SHA-256 differs from config.json); {retrain}")
     if not zipfile.is_zipfile(path):
         raise RunError(f"{path} is not a .keras archive (a zip file); {retrain}")
+    features_layer()  # registered first: a network with input features has it as its first layer
     try:
         return load_keras().saving.load_model(path, safe_mode=True)
     except Exception as error:  # a corrupt archive can fail in many ways inside Keras

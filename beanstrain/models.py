@@ -1,7 +1,9 @@
-"""Registry of the course's networks, each a plain function returning `keras.Sequential`.
+"""Registry of the course's networks: named descriptions of dense networks, and LeNet-5's builder.
 
-The hidden layers are the course's; the output layer follows from the task
-(`output_layer`), so the same network fits a regression set (a linear unit),
+The hidden layers are the course's (each dense network a `descriptions.Description`,
+which a recipe's `hidden`, `activation`, `l1`, `l2`, `dropout` and `features` change
+through `describe`); the output layer follows from the task
+(`descriptions.output_layer`), so the same network fits a regression set (a linear unit),
 a binary set (one sigmoid unit) or a multiclass set (softmax over the
 classes).  For the course's pairings this gives exactly SPEC's tables:
 
@@ -19,152 +21,49 @@ pair from the registries alone, before any data is read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from beanstrain.data import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS, get_dataset, list_datasets
+from beanstrain.descriptions import (
+    Description,
+    activations_for,
+    build_dense,
+    check_hidden,
+    check_rates,
+    output_layer,
+)
 from beanstrain.devices import load_keras
 from beanstrain.engines import ENGINES
 from beanstrain.errors import UsageError, lookup
-from beanstrain.tasks import BINARY, REGRESSION
+from beanstrain.features import check_features
 
 
 @dataclass(frozen=True)
 class Network:
-    build: Callable  # (input_shape, head) -> keras.Sequential
     summary: str
+    # A dense network is a named description (descriptions.Description), built by `descriptions.build_dense`;
+    # a network that is not a stack of dense layers (LeNet-5) has its own builder instead.
+    description: Description | None = None
+    build: Callable | None = None  # (input_shape, head) -> keras.Sequential, for a network with no description
     # What it takes: FEATURE_VECTORS (the generated sets), PIXEL_VECTORS (images flattened to 784) or IMAGES.
     takes: str = FEATURE_VECTORS
     # An engine (engines.ENGINES) measured faster for this network on a CPU whatever the run's length
     # (docs/engines.md); None lets `engines.choose_engine`'s rule pick by the run's length.
     engine: str | None = None
-    # False for a network whose layers have weights only (the output layer too): every trainable
-    # value is then a weight, which is what training on levels (recipe key `levels`) needs.
-    biases: bool = True
+
+    @property
+    def biases(self) -> bool:
+        """False for a network whose layers have weights only (the output layer too): every trainable
+        value is then a weight, which is what training on levels (recipe key `levels`) needs."""
+        return self.description.biases if self.description else True
 
 
-def output_layer(task: str, num_classes: int, use_bias: bool = True):
-    """The output unit(s) a task needs: linear, sigmoid, or softmax over the classes.
-
-    Under a mixed precision policy the output stays float32, as Keras's guide advises: a softmax or
-    sigmoid in 16 bits rounds probabilities near 0 and 1 to them."""
-    keras = load_keras()
-    layers = keras.layers
-    options = {"use_bias": use_bias, "name": "output"}
-    if keras.config.dtype_policy().name.startswith("mixed"):
-        options["dtype"] = "float32"
-    if task == REGRESSION:
-        return layers.Dense(units=1, **options)
-    if task == BINARY:
-        return layers.Dense(units=1, activation="sigmoid", **options)
-    return layers.Dense(units=num_classes, activation="softmax", **options)
-
-
-def slope(input_shape, head):
-    """The course's very first model, y = w * x: the output unit alone, without its bias (`biases=False`)."""
-    keras = load_keras()
-    return keras.Sequential([keras.Input(shape=input_shape), head], name="slope")
-
-
-def neuron(input_shape, head):
-    keras = load_keras()
-    return keras.Sequential([keras.Input(shape=input_shape), head], name="neuron")
-
-
-def hidden2(input_shape, head):
-    keras = load_keras()
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), keras.layers.Dense(units=2, activation="sigmoid"), head],
-        name="hidden2",
-    )
-
-
-def deep8(input_shape, head):
-    keras = load_keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Dense(units=8, activation="relu"),
-            layers.Dense(units=8, activation="relu"),
-            layers.Dense(units=8, activation="relu"),
-            head,
-        ],
-        name="deep8",
-    )
-
-
-def softmax2(input_shape, head):
-    keras = load_keras()
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Dense(units=4, activation="relu", kernel_initializer="random_normal"),
-            head,
-        ],
-        name="softmax2",
-    )
-
-
-def mlp(input_shape, head):
-    keras = load_keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Dense(units=256, activation="relu"),
-            layers.Dense(units=256, activation="relu"),
-            layers.Dense(units=256, activation="relu"),
-            head,
-        ],
-        name="mlp",
-    )
-
-
-def mlp512(input_shape, head):
-    keras = load_keras()
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), keras.layers.Dense(units=512, activation="relu"), head],
-        name="mlp512",
-    )
-
-
-def mlp_sigmoid(input_shape, head):
-    """The course's network written by hand in TensorFlow: every kernel from RandomNormal (stddev 0.05),
-    every bias zero, the output layer's too."""
-    keras = load_keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Dense(units=128, activation="sigmoid", kernel_initializer="random_normal"),
-            layers.Dense(units=256, activation="sigmoid", kernel_initializer="random_normal"),
-            layers.Dense(units=head.units, activation=head.activation, kernel_initializer="random_normal",
-                         name=head.name),
-        ],
-        name="mlp-sigmoid",
-    )
-
-
-def dense128(input_shape, head):
-    keras = load_keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(units=128, activation="relu"), head],
-        name="dense128",
-    )
-
-
-def dense128_nobias(input_shape, head):
-    """The course's network for weights on levels: dense128 with no biases (the output layer has none either)."""
-    keras = load_keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [keras.Input(shape=input_shape), layers.Flatten(), layers.Dense(units=128, activation="relu", use_bias=False),
-         head],
-        name="dense128_nobias",
-    )
+def dense(summary: str, hidden=(), activation=(), takes: str = FEATURE_VECTORS, **settings) -> Network:
+    """A named dense network: `hidden` units per layer, one activation for all of them or one each."""
+    activations = (activation,) * len(hidden) if isinstance(activation, str) else tuple(activation)
+    return Network(summary, Description(hidden=tuple(hidden), activation=activations, **settings), takes=takes)
 
 
 def lenet5(input_shape, head):
@@ -187,22 +86,26 @@ def lenet5(input_shape, head):
 
 
 NETWORKS: dict[str, Network] = {
-    "slope": Network(slope, "y = w * x: one weight per input, no bias (the course's first model)",
-                     biases=False),
-    "neuron": Network(neuron, "a single unit: sigmoid for classes, linear for regression"),
-    "hidden2": Network(hidden2, "2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)"),
-    "deep8": Network(deep8, "3 hidden relu layers of 8 units, then the output unit"),
-    "softmax2": Network(softmax2, "4 relu units (random-normal init), then softmax"),
-    "mlp": Network(mlp, "3 relu layers of 256 units, then softmax", PIXEL_VECTORS),
-    "mlp512": Network(mlp512, "1 relu layer of 512 units, then softmax", PIXEL_VECTORS),
-    "mlp-sigmoid": Network(mlp_sigmoid, "sigmoid layers of 128 and 256 units, random-normal kernels, then softmax",
-                           PIXEL_VECTORS),
-    "dense128": Network(dense128, "Flatten, 128 relu units, then softmax", IMAGES),
-    "dense128-nobias": Network(dense128_nobias, "dense128 without biases, for weights on levels", IMAGES,
-                               biases=False),
+    "slope": dense("y = w * x: one weight per input, no bias (the course's first model)", biases=False),
+    "neuron": dense("a single unit: sigmoid for classes, linear for regression"),
+    "hidden2": dense("2 sigmoid hidden units, then the output unit (1-2-1, 2-2-1)", [2], "sigmoid"),
+    "deep8": dense("3 hidden relu layers of 8 units, then the output unit", [8, 8, 8], "relu"),
+    "softmax2": dense("4 relu units (random-normal init), then softmax", [4], "relu",
+                      kernel_initializer="random_normal"),
+    "mlp": dense("3 relu layers of 256 units, then softmax", [256, 256, 256], "relu", PIXEL_VECTORS),
+    "mlp512": dense("1 relu layer of 512 units, then softmax", [512], "relu", PIXEL_VECTORS),
+    # The course's network written by hand in TensorFlow: every kernel from RandomNormal (stddev 0.05), every
+    # bias zero, the output layer's too.
+    "mlp-sigmoid": dense("sigmoid layers of 128 and 256 units, random-normal kernels, then softmax", [128, 256],
+                         "sigmoid", PIXEL_VECTORS, kernel_initializer="random_normal",
+                         output_initializer="random_normal"),
+    "dense128": dense("Flatten, 128 relu units, then softmax", [128], "relu", IMAGES, flatten=True),
+    # The course's network for weights on levels: dense128 with no biases (the output layer has none either).
+    "dense128-nobias": dense("dense128 without biases, for weights on levels", [128], "relu", IMAGES, flatten=True,
+                             biases=False),
     # XLA's CPU convolutions train LeNet-5 many times slower than TensorFlow's oneDNN kernels.
-    "lenet5": Network(lenet5, "LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", IMAGES,
-                      engine="fit"),
+    "lenet5": Network("LeNet-5: two 5x5 conv + average-pool stages, 120-84 relu, softmax", build=lenet5,
+                      takes=IMAGES, engine="fit"),
 }
 
 
@@ -324,11 +227,50 @@ def model_input_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]
     return (size,)
 
 
-def build_model(name: str, input_shape, task: str, num_classes: int):
-    """A fresh, unbuilt-weights-initialised network for this input and task."""
+def describe(name: str, hidden=None, activation=None, l1: float = 0.0, l2: float = 0.0, dropout: float = 0.0,
+             features=None) -> Description | None:
+    """The description of network `name` with what a recipe changes; None for a network that has none (LeNet-5).
+
+    Keys left at None keep the network's own (its hidden layers, its activation); a new number of layers keeps
+    its first activation.  Every value is checked here, in one line, before any data is read.
+
+        >>> describe("hidden2", hidden=[3]).label(), describe("deep8", activation="tanh").label()
+        ('3 sigmoid', '8-8-8 tanh')
+    """
+    network = get_network(name)
+    changes = hidden is not None or activation is not None or l1 or l2 or dropout or features is not None
+    if network.description is None:
+        if changes:
+            dense_ones = [other for other, entry in NETWORKS.items()
+                          if entry.description and entry.takes == network.takes]
+            raise UsageError(f"model '{name}' is not a stack of dense layers, so --hidden, --activation, --l1, --l2, "
+                             f"--dropout and --features do not apply; they describe {', '.join(dense_ones)}")
+        return None
+    own = network.description
+    layers = own.hidden if hidden is None else tuple(check_hidden(hidden))
+    check_rates(l1, l2, dropout)
+    if features is not None:
+        check_features(features)
+    return replace(own, hidden=layers, activation=activations_for(activation, len(layers), own.activation),
+                   l1=float(l1), l2=float(l2), dropout=float(dropout),
+                   features=own.features if features is None else tuple(features))
+
+
+def network_name(name: str, description: Description | None) -> str:
+    """The Keras network's name: the registry's for its own description, else what the description says."""
+    if description is None or description == get_network(name).description:
+        return name
+    return "dense-" + ("-".join(map(str, description.hidden)) or "0")
+
+
+def build_model(name: str, input_shape, task: str, num_classes: int, description: Description | None = None):
+    """A fresh network for this input and task: `name`'s own, or the `description` of it a recipe gives."""
     network = get_network(name)
     shape = model_input_shape(name, tuple(input_shape))
-    return network.build(shape, output_layer(task, num_classes, use_bias=network.biases))
+    description = description or network.description
+    if description is None:
+        return network.build(shape, output_layer(task, num_classes, use_bias=network.biases))
+    return build_dense(description, shape, task, num_classes, network_name(name, description))
 
 
 def model_inputs(name: str, x):

@@ -76,7 +76,8 @@ def find_image_run(target: str | None, out: Path) -> tuple[Path, dict]:
     dataset = config.get("recipe", {}).get("dataset", "")
     if not is_image_dataset(dataset):
         raise UsageError(f"{run_dir} was trained on {dataset or 'an unknown dataset'}, not on 28x28 images; "
-                         "predict needs a run of mnist or fashion-mnist (e.g. --run mnist-lenet)")
+                         "predict needs a run of mnist or fashion-mnist (e.g. --run mnist-lenet) for images, "
+                         "and asks this run about points such as 1.0,0.3")
     return run_dir, config
 
 

@@ -24,7 +24,9 @@ from beanstrain.devices import device_scope, distribution_strategy, load_keras, 
 from beanstrain.engines import TrainData, choose_engine
 from beanstrain.engines.build import make_trainer
 from beanstrain.engines.levels import LevelSettings
+from beanstrain.engines.numpy_net import Network, read_layers
 from beanstrain.errors import RunError, UsageError, first_line
+from beanstrain.features import apply_features, model_features
 from beanstrain.initializers import draw_initial_weights
 from beanstrain.models import build_model, get_network, model_inputs, set_initial_weights
 from beanstrain.objectives import (
@@ -36,7 +38,7 @@ from beanstrain.objectives import (
     make_optimizer,
 )
 from beanstrain.progress import echo
-from beanstrain.recipes import Recipe, recipe_loss
+from beanstrain.recipes import Recipe, recipe_description, recipe_loss
 from beanstrain.trace import Trace, snapshot_epochs, snapshot_steps, weight_names
 
 
@@ -154,16 +156,50 @@ class PreparedRun:
         return -(-len(self.data.x) // max(1, self.batch_size))
 
     def new_trace(self, saved=None) -> Trace:
-        """The run's weight trace: the one a checkpoint carried (`saved`, its arrays), else an empty one."""
+        """The run's weight trace: the one a checkpoint carried (`saved`, its arrays), else an empty one; either
+        measures each layer's gradient at the snapshots still to come."""
         if saved is not None:
             try:
-                return Trace.from_arrays(saved)
+                trace = Trace.from_arrays(saved)
             except (KeyError, ValueError) as error:
                 raise RunError(f"the checkpoint's weight trace is damaged: {first_line(error)}") from None
-        return Trace(weight_names(self.model), summarize=self.dataset.is_image, steps_per_epoch=self.steps_per_epoch)
+        else:
+            trace = Trace(weight_names(self.model), summarize=self.dataset.is_image,
+                          steps_per_epoch=self.steps_per_epoch)
+        measured = gradient_measure(self.model, self.loss_name, self.data)
+        if measured is not None and (saved is None or trace.gradient_norms or not trace.epochs):
+            trace.gradient_layers, trace.measure = measured
+        return trace
 
     def encode(self, targets):
         return encode(targets, self.dataset, self.loss_name)
+
+
+# The training samples a snapshot's gradients are measured on: enough for a steady norm, few enough to be quick.
+GRADIENT_SAMPLES = 1000
+
+
+def gradient_measure(model, loss_name: str, data: TrainData):
+    """(the Dense layers' names, weights -> each layer's kernel gradient norm) for a dense network, measured on the
+    first GRADIENT_SAMPLES training samples by the numpy engine's chain rule; None for any other network."""
+    features = model_features(model)
+    x = np.asarray(data.x[:GRADIENT_SAMPLES], np.float32)
+    x = apply_features(features, x).astype(np.float32) if features else x.reshape(len(x), -1)
+    y = np.asarray(data.y[:GRADIENT_SAMPLES], np.float32)
+    try:
+        network = Network(read_layers(model), loss_name)
+        with np.errstate(all="ignore"):
+            network.gradients(model.get_weights(), x[:2], y[:2])
+    except (UsageError, KeyError):
+        return None  # not dense layers only, or a loss the chain rule here does not cover
+    names = [layer.name for layer in model.layers if type(layer).__name__ == "Dense"]
+
+    def measure(weights) -> list[float]:
+        with np.errstate(all="ignore"):
+            gradients = network.gradients([np.asarray(weight, np.float32) for weight in weights], x, y)
+        return [float(np.linalg.norm(gradients[layer.kernel])) for layer in network.layers]
+
+    return names, measure
 
 
 def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
@@ -195,7 +231,8 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     keras.utils.set_random_seed(recipe.seed)
     with strategy.scope() if strategy else (contextlib.nullcontext() if backend == "tensorflow"
                                             else device_scope(chosen_device)), dtype_policy(recipe.precision):
-        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes)
+        model = build_model(recipe.model, dataset.input_shape, dataset.task, dataset.num_classes,
+                            recipe_description(recipe))
         model.set_weights(draw_initial_weights(model, recipe.seed))
         set_initial_weights(model, recipe.initial_weights, recipe.seed)
     engine = engine or choose_engine(requested, get_network(recipe.model).engine,

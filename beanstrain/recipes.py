@@ -25,9 +25,11 @@ from importlib import resources
 from pathlib import Path
 
 from beanstrain.data import check_samples, get_dataset
+from beanstrain.descriptions import Description, check_size
 from beanstrain.engines import ENGINE_CHOICES, levels
 from beanstrain.errors import UsageError, did_you_mean, lookup
-from beanstrain.models import NETWORKS, check_engine, check_fits, get_network
+from beanstrain.features import check_features
+from beanstrain.models import NETWORKS, check_engine, check_fits, describe, get_network
 from beanstrain.objectives import (
     DEFAULT_LOSS,
     canonical_loss,
@@ -36,6 +38,7 @@ from beanstrain.objectives import (
     check_optimizer,
     engine_for_rule,
 )
+from beanstrain.tasks import MULTICLASS
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,13 @@ class Recipe:
     # None: Keras's initialisers; "uniform": every weight from U(0, 1), seeded (the course's np.random.rand());
     # or one entry per weight array (kernel, bias, ...): a number fills it, a list gives its values.
     initial_weights: list | str | None = None
+    # The network as described (docs/tinker.md): None keeps the model's own.
+    hidden: list | None = None  # units per hidden layer, such as [8, 8, 8]; [] or [0]: no hidden layer
+    activation: list | str | None = None  # the hidden layers' activation: one name for all, or one per layer
+    l1: float = 0.0  # Keras's L1 penalty rate on every kernel; 0: none
+    l2: float = 0.0  # Keras's L2 penalty rate on every kernel; 0: none
+    dropout: float = 0.0  # a Dropout layer of this rate after each hidden layer; 0: none
+    features: list | None = None  # a 1-D or 2-D set's input features (x1, x2, x1^2 ...); None: the data as it is
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
@@ -73,7 +83,7 @@ FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
 # Keys `beanstrain fit` has a flag for; a run whose other keys differ from its base recipe keeps a recipe file.
 FLAGGED = ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
-           "validation_split", "engine", "precision")
+           "validation_split", "engine", "precision", "hidden", "activation", "l1", "l2", "dropout", "features")
 
 
 # A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
@@ -232,6 +242,32 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
     check_levels(recipe)
     check_precision(recipe.precision, engine)
+    recipe_description(recipe)
+
+
+def recipe_description(recipe: Recipe) -> Description | None:
+    """The network a recipe describes (`models.describe`), checked against its dataset; None for LeNet-5.
+
+    >>> recipe_description(resolve_recipe("beans4-hidden2", {"hidden": [3], "activation": "tanh"})).label()
+    '3 tanh'
+    """
+    description = describe(recipe.model, recipe.hidden, recipe.activation, recipe.l1, recipe.l2, recipe.dropout,
+                           recipe.features)
+    if description is None:
+        return None
+    dataset = get_dataset(recipe.dataset)
+    if recipe.features is not None:
+        check_features(recipe.features, dataset.inputs, recipe.dataset)
+    outputs = dataset.num_classes if dataset.task == MULTICLASS else 1
+    check_size(description, dataset.inputs, outputs)
+    return description
+
+
+def flag_text(value) -> str:
+    """A recipe value as its flag takes it: lists joined by commas ([8, 8] -> "8,8", [] -> "0")."""
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "0"
+    return str(value)
 
 
 # Keras's dtype policies a run can train under; mixed ones compute in 16 bits and keep float32 weights.
@@ -333,7 +369,7 @@ def fit_words(recipe: Recipe, run_dir: Path, data_path: str | None = None, devic
         for key in FLAGGED:
             value = getattr(recipe, key)
             if value is not None and value != getattr(base, key):
-                words += [f"--{key.replace('_', '-')}", str(value)]
+                words += [f"--{key.replace('_', '-')}", flag_text(value)]
     if data_path:
         words += ["--data", str(data_path)]
     if devices > 1:

@@ -35,7 +35,9 @@ from pathlib import Path
 
 from beanstrain import files, runs
 from beanstrain.data import get_dataset
+from beanstrain.descriptions import parse_hidden
 from beanstrain.errors import RunError, UsageError, did_you_mean
+from beanstrain.features import parse_features
 from beanstrain.plots.sweep import draw_sweep
 from beanstrain.recipes import FIELDS, FILE_KEYS, Recipe, as_dict, check_recipe, check_type
 from beanstrain.runs import SWEEP, SWEEPS
@@ -57,6 +59,8 @@ def parse_setting(text: str) -> tuple[str, list]:
     ('seed', [0, 1, 2, 3])
     >>> parse_setting("optimizer=sgd,adam")
     ('optimizer', ['sgd', 'adam'])
+    >>> parse_setting("hidden=1,2,8:8")
+    ('hidden', [[1], [2], [8, 8]])
     """
     key, equals, values = (part.strip() for part in text.partition("="))
     if not equals or not key or not values:
@@ -85,6 +89,11 @@ def parse_setting(text: str) -> tuple[str, list]:
 def _parse_value(key: str, annotation: str, value: str, text: str):
     if not value:
         raise UsageError(f"--set {text}: an empty value")
+    # A list-valued key's value lists its items joined by ':' (hidden=4,8:8 is a layer of 4, then two of 8).
+    if key == "hidden":
+        return parse_hidden(value)
+    if key == "features":
+        return parse_features(value.replace(":", ","))
     try:
         if annotation.startswith("int"):
             return check_type(key, int(value), f"--set {text}")
@@ -136,7 +145,8 @@ def describe(settings: dict) -> str:
     >>> describe({"learning_rate": 0.05, "seed": 1})
     'learning_rate=0.05 seed=1'
     """
-    return " ".join(f"{key}={value}" for key, value in settings.items())
+    return " ".join(f"{key}={(':'.join(map(str, value)) or '0') if isinstance(value, list) else value}"
+                    for key, value in settings.items())
 
 
 def create_sweep(base: Recipe, source: str, grid: dict[str, list], out: Path, address: str | None,

@@ -37,7 +37,10 @@ at epoch ends), `steps` (snapshots,) the global optimizer step of each,
 weight array), `weight_<i>` (snapshots, *shape) or (snapshots,
 len(PERCENTILES)), and `percentiles` when the weights are summarized.
 Older files hold whole-number `epochs` and no `steps`; they read back with
-`steps` None.
+`steps` None.  A dense network's trace also holds `gradient_layers` (the Dense layers' names) and
+`gradient_norms` (snapshots, layers): the size (L2 norm) of each layer's kernel gradient at each
+snapshot, on up to `GRADIENT_SAMPLES` training samples, whatever engine trained it; `gradients.png`
+draws them.
 """
 
 from __future__ import annotations
@@ -89,6 +92,11 @@ class Trace:
         self.epochs: list[int | float] = []
         self.steps: list[int] | None = []
         self.snapshots: list[list[np.ndarray]] = []
+        # weights -> the size of each layer's gradient there (`preparation.gradient_measure`), measured as each
+        # snapshot arrives, before its weights are summarized; None: not measured.
+        self.measure = None
+        self.gradient_layers: list[str] = []  # the layers measured, by name
+        self.gradient_norms: list[np.ndarray] = []  # per snapshot, one norm per layer
 
     def take(self, snapshots: dict[int, list[np.ndarray]], by_step: bool = False) -> None:
         """Move a trainer's new snapshots here (emptying its dict), keeping their order.
@@ -100,6 +108,8 @@ class Trace:
             epoch = _number(step / self.steps_per_epoch) if by_step else int(key)
             if self.epochs and epoch <= self.epochs[-1]:
                 continue  # already held (a resumed run's trainer never takes these again)
+            if self.measure is not None and len(self.gradient_norms) == len(self.epochs):
+                self.gradient_norms.append(np.asarray(self.measure(weights), np.float64))
             if self.summarize:
                 weights = [np.percentile(np.asarray(weight, np.float64), PERCENTILES).astype(np.float32)
                            for weight in weights]
@@ -124,6 +134,9 @@ class Trace:
                 if count else np.zeros((0,), np.float32)
         if self.summarize:
             arrays["percentiles"] = np.array(PERCENTILES, dtype=np.float64)
+        if self.gradient_norms and len(self.gradient_norms) == len(self.epochs):
+            arrays["gradient_layers"] = np.array(self.gradient_layers, dtype=str)
+            arrays["gradient_norms"] = np.stack(self.gradient_norms[:count]) if count else np.zeros((0,), np.float64)
         return arrays
 
     @classmethod
@@ -146,6 +159,12 @@ class Trace:
         trace.epochs = [_number(epoch) for epoch in epochs]
         trace.steps = None if steps is None else [int(step) for step in steps]
         trace.snapshots = [[weight[row] for weight in weights] for row in range(len(epochs))]
+        if "gradient_norms" in arrays:
+            norms = np.asarray(arrays["gradient_norms"], np.float64)
+            if len(epochs) and (norms.ndim != 2 or len(norms) != len(epochs)):
+                raise ValueError("its gradient norms do not have one row for each snapshot")
+            trace.gradient_layers = [str(name) for name in arrays["gradient_layers"]]
+            trace.gradient_norms = list(norms) if len(epochs) else []
         return trace
 
 

@@ -11,7 +11,10 @@ recipes (config.json's `recipe`) gained the `levels` keys, and again when every
 run folder gained its page, report.html, and again when recipes gained
 `initial_weights` and fit's JSON the `weights` of a small network, and again when
 run folders gained trace.npz, the trace pictures and config.json's `animation`, and again for
-image runs when their metrics.json gained `per_class_accuracy`.  Any later change
+image runs when their metrics.json gained `per_class_accuracy`, and again when recipes gained the
+description keys (`hidden`, `activation`, `l1`, `l2`, `dropout`, `features`): the weights, optimizer and
+history stayed the same to the bit, the named networks being built from their descriptions; and again when dense
+networks' run folders gained network.png and gradients.png.  Any later change
 that moves a weight by one bit, or a file or a key, fails here.
 
 Floating-point results depend on the CPU and the library versions, so the
@@ -50,37 +53,37 @@ RECORDED_ON = {
 EXPECTED = {
     "beans4-hidden2-compiled": {
         "weights": "d14dbf7ad2324375926a", "optimizer": "0db0e02ad92ed5c391bd",
-        "history": "7c03001af4d4409a50b4", "layout": "b43569fe767849f18280",
+        "history": "7c03001af4d4409a50b4", "layout": "312fdcfd87080ef6f6e0",
         "metrics": {"train.loss": 0.19201911985874176, "train.accuracy": 0.72,
                     "test.loss": 0.17551256716251373, "test.accuracy": 0.76, "epochs": 30},
     },
     "beans4-hidden2-fit": {
         "weights": "ab3ab5b8e8fd6aba81dd", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "e382a9fbf991d3a816db", "layout": "3fcdb9132363d9e1fd4c",
+        "history": "e382a9fbf991d3a816db", "layout": "3f564b3609417b0db116",
         "metrics": {"train.loss": 0.20802681148052216, "train.accuracy": 0.72,
                     "test.loss": 0.19788803160190582, "test.accuracy": 0.76, "epochs": 5},
     },
     "mnist-dense128-compiled": {
         "weights": "4291dbdf7de8e23caf1f", "optimizer": "42ee619d0a4e55fed467",
-        "history": "5e4ecbb8d196e0398213", "layout": "d20cce28c25bce1e0064",
+        "history": "5e4ecbb8d196e0398213", "layout": "2f0940936ce32a6325c0",
         "metrics": {"train.loss": 1.1156952381134033, "train.accuracy": 1.0,
                     "test.loss": 1.1591399908065796, "test.accuracy": 1.0, "epochs": 1},
     },
     "mnist-dense128-fit": {
         "weights": "3a939b3de3798ccddcfb", "optimizer": "be9beb8ecdc656040562",
-        "history": "e40aca48afd11e9b7150", "layout": "8e8377a929d1b2a5b5cb",
+        "history": "e40aca48afd11e9b7150", "layout": "5af142033e8a4fb7f40f",
         "metrics": {"train.loss": 0.31016525626182556, "train.accuracy": 1.0,
                     "test.loss": 0.33625271916389465, "test.accuracy": 1.0, "epochs": 2},
     },
     "spiral-deep8-compiled": {
         "weights": "607e85c3f9b75747feb6", "optimizer": "346386482cf4f9184ede",
-        "history": "7eb0f940ecc3c0d5b139", "layout": "0dcc36285407894ed206",
+        "history": "7eb0f940ecc3c0d5b139", "layout": "98646be36ec38e92ca32",
         "metrics": {"train.loss": 0.23751510679721832, "train.accuracy": 0.67,
                     "test.loss": 0.23831114172935486, "test.accuracy": 0.64, "epochs": 20},
     },
     "spiral-deep8-fit": {
         "weights": "9ac37ad9975bcd51c41e", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "c6f699859a5d7b3207c0", "layout": "b17a622600f6e8156dd7",
+        "history": "c6f699859a5d7b3207c0", "layout": "56289ebc9f2dd526de34",
         "metrics": {"train.loss": 0.2413952648639679, "train.accuracy": 0.6,
                     "test.loss": 0.24219828844070435, "test.accuracy": 0.59, "epochs": 5},
     },

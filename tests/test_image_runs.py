@@ -17,6 +17,7 @@ from mnist_files import blob_splits, random_splits, write_file, write_idx_folder
 
 from beanstrain.data import list_datasets
 from beanstrain.data.locate import search_places
+from beanstrain.models import NETWORKS
 from beanstrain.recipes import list_recipes
 
 IMAGE_RECIPES = sorted(name for name, recipe in list_recipes().items() if recipe.dataset in list_datasets("image"))
@@ -65,7 +66,9 @@ def test_every_image_recipe_trains_through_the_cli(fit_json, blobs_npz, recipe):
     run_dir = Path(summary["run_dir"])
     assert summary["recipe"] == recipe
     on_levels = list_recipes()[recipe].levels
-    pictures = IMAGE_PICTURES + (("levels.png",) if on_levels else ())
+    # A dense network's trace measures each layer's gradient: gradients.png.
+    dense = NETWORKS[list_recipes()[recipe].model].description is not None
+    pictures = IMAGE_PICTURES + (("gradients.png",) if dense else ()) + (("levels.png",) if on_levels else ())
     for name in ("model.keras", "config.json", "metrics.json", "history.csv", *pictures):
         assert (run_dir / name).stat().st_size > 0, name
     config = json.loads((run_dir / "config.json").read_text())

@@ -14,6 +14,7 @@ import pytest
 from beanstrain.data import FEATURE_VECTORS, IMAGES, PIXEL_VECTORS
 from beanstrain.errors import UsageError
 from beanstrain.models import NETWORKS, build_model, check_fits, get_network, model_input_shape, model_inputs
+from beanstrain.models import describe as describe_network
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
@@ -153,3 +154,86 @@ def test_the_output_layer_follows_the_task(task, classes):
     model = build_model("deep8", (2,), task, classes)
     assert describe(model.layers[-1]) == output_layer(task, classes)
     assert model.output_shape == (None, 1 if task != "multiclass" else classes)
+
+
+KERAS_INITIALIZERS = {"GlorotUniform": "glorot_uniform", "RandomNormal": "random_normal"}
+
+
+def oracle_model(name, input_shape, task, classes, seed):
+    """The network written out in plain Keras from the table above, its output layer made first as the
+    course's builders made it, with the seed set as a run sets it."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    output = output_layer(task, classes, use_bias=NETWORKS[name].biases)
+    head = keras.layers.Dense(units=output["units"], activation=output["activation"], use_bias=output["use_bias"],
+                              kernel_initializer=KERAS_INITIALIZERS[OUTPUT_INITIALIZER.get(name, GLOROT)[0]])
+    stack = [keras.Input(shape=MODEL_INPUT.get(name, input_shape))]
+    for row in HIDDEN_LAYERS[name]:
+        if row["class"] == "Flatten":
+            stack.append(keras.layers.Flatten())
+        else:
+            stack.append(keras.layers.Dense(units=row["units"], activation=row["activation"], use_bias=row["use_bias"],
+                                            kernel_initializer=KERAS_INITIALIZERS[row["kernel_initializer"][0]]))
+    return keras.Sequential([*stack, head])
+
+
+DESCRIBED = sorted(name for name, network in NETWORKS.items() if network.description)
+
+
+@pytest.mark.parametrize("name", DESCRIBED)
+def test_every_named_dense_network_is_its_description_weight_for_weight(name):
+    """The registry's network, the same network described key by key (hidden, activation), and the table's
+    network written in plain Keras: the same layers and the same weights from the same seed."""
+    import keras
+
+    own = NETWORKS[name].description
+    input_shape, task, classes, _ = COURSE_USES[name][0]
+    described = describe_network(name, hidden=list(own.hidden) or [0], activation=list(own.activation) or None)
+    assert described == own
+    built = []
+    for description in (None, described):
+        keras.utils.set_random_seed(11)
+        built.append(build_model(name, input_shape, task, classes, description=description))
+    oracle = oracle_model(name, input_shape, task, classes, seed=11)
+    for model in built:
+        assert model.name == name
+        assert [describe(layer) for layer in model.layers] == [describe(layer) for layer in oracle.layers]
+        for mine, expected in zip(model.get_weights(), oracle.get_weights(), strict=True):
+            np.testing.assert_array_equal(mine, expected)
+
+
+def test_a_description_changes_the_network_and_keeps_the_rest():
+    model = build_model("hidden2", (2,), "binary", 2, description=describe_network("hidden2", hidden=[3]))
+    assert [(layer.units, layer.activation.__name__) for layer in model.layers] == [(3, "sigmoid"), (1, "sigmoid")]
+    deep = describe_network("deep8", hidden=[4, 4], activation=["tanh", "relu"], l1=0.01, l2=0.001, dropout=0.2,
+                            features=["x1", "x2", "x1*x2"])
+    model = build_model("deep8", (2,), "regression", 1, description=deep)
+    assert [type(layer).__name__ for layer in model.layers] == ["Features", "Dense", "Dropout", "Dense", "Dropout",
+                                                                "Dense"]
+    assert model.name == "dense-4-4" and deep.label() == "4-4 tanh/relu, L1 0.01, L2 0.001, dropout 0.2"
+    dense_layers = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert all(layer.kernel_regularizer.get_config() == {"l1": 0.01, "l2": 0.001} for layer in dense_layers)
+    assert dense_layers[0].kernel.shape == (3, 4)  # three features in
+    assert model(np.zeros((5, 2), "float32")).shape == (5, 1)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"hidden": [0, 3]}, "every hidden layer needs at least one unit"),
+    ({"hidden": [-1]}, "every hidden layer needs at least one unit"),
+    ({"hidden": ["a"]}, "hidden must be a list of whole numbers"),
+    ({"activation": "sigmod"}, "unknown activation 'sigmod'; did you mean 'sigmoid'"),
+    ({"hidden": [2], "activation": ["tanh", "relu"]}, "activation lists 2 activations .* for 1 hidden layer;"),
+    ({"l2": -1.0}, "--l2 must be a finite number >= 0"),
+    ({"l1": float("nan")}, "--l1 must be a finite number >= 0"),
+    ({"dropout": 1.5}, r"--dropout must be a rate in \[0, 1\)"),
+    ({"features": ["x3"]}, "unknown feature 'x3'"),
+])
+def test_a_bad_description_is_refused_in_one_line(settings, message):
+    with pytest.raises(UsageError, match=message):
+        describe_network("hidden2", **settings)
+
+
+def test_lenet5_is_not_described():
+    with pytest.raises(UsageError, match="model 'lenet5' is not a stack of dense layers.*dense128, dense128-nobias"):
+        describe_network("lenet5", hidden=[3])

@@ -51,6 +51,8 @@ class ToySet:
     draw_bytes: int
     default_samples: int = 100
     num_classes: int = 2
+    inputs: int = 2  # numbers per sample: 1 for the 1-D sets, 3 for gender
+    class_names: tuple[str, ...] = ()  # each class's name, by number, where the set has names
     gives: tuple[str, ...] = (FEATURE_VECTORS,)
 
 
@@ -67,14 +69,18 @@ class ImageSet:
     keras_file: str  # its name in Keras's cache: an .npz file or a folder of gzipped IDX files
     system_dirs: tuple[str, ...] = ()
     gives: tuple[str, ...] = (PIXEL_VECTORS, IMAGES)  # what a network can take from it
+    inputs: ClassVar[int] = 28 * 28
 
 
 DATASETS: dict[str, ToySet | ImageSet] = {
-    "beans1": ToySet(toy.beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise", draw_bytes=32),
-    "beans2": ToySet(toy.beans2, REGRESSION, "1-D regression: toxicity = 0.7*size + 0.5 + noise", draw_bytes=40),
-    "beans0": ToySet(toy.beans0, BINARY, "1-D binary: toxic above one size threshold", draw_bytes=49),
+    "beans1": ToySet(toy.beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise", draw_bytes=32,
+                     inputs=1),
+    "beans2": ToySet(toy.beans2, REGRESSION, "1-D regression: toxicity = 0.7*size + 0.5 + noise", draw_bytes=40,
+                     inputs=1),
+    "beans0": ToySet(toy.beans0, BINARY, "1-D binary: toxic above one size threshold", draw_bytes=49,
+                     inputs=1),
     "beans3": ToySet(toy.beans3, BINARY, "1-D binary: toxic inside a band of sizes (needs a hidden layer)",
-                     draw_bytes=49),
+                     draw_bytes=49, inputs=1),
     "beans7": ToySet(toy.beans7, BINARY, "2-D binary: classes split by a straight line", draw_bytes=53),
     "beans4": ToySet(toy.beans4, BINARY, "2-D binary: toxic inside a disc (needs 2 hidden units)", draw_bytes=54),
     "spiral": ToySet(toy.spiral, BINARY, "2-D binary: two interleaved spirals", draw_bytes=92),
@@ -82,7 +88,7 @@ DATASETS: dict[str, ToySet | ImageSet] = {
     "xor": ToySet(toy.xor, BINARY, "2-D binary: Playground XOR of the quadrants", draw_bytes=64),
     "gauss": ToySet(toy.gauss, BINARY, "2-D binary: two Gaussian clouds", draw_bytes=64),
     "gender": ToySet(toy.gender, MULTICLASS, "3 features (weight, height, age) -> 2 classes, one-hot", draw_bytes=88,
-                     default_samples=1000),
+                     default_samples=1000, inputs=3, class_names=("female", "male")),
     "mnist": ImageSet(
         name="mnist",
         summary="28x28 grey handwritten digits, 60,000 train / 10,000 test",

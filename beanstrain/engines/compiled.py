@@ -94,10 +94,15 @@ class CompiledTrainer(KerasTrainer):
         tf = load_tensorflow()
         with tf.GradientTape() as tape:
             y_pred = self.model(x_batch, training=True)
-            loss = self.loss_fn(y_batch, y_pred)
+            loss = self.loss_fn(y_batch, y_pred) + self._penalty()
         variables = self.model.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss, count_correct(self.accuracy, y_batch, y_pred)
+
+    def _penalty(self):
+        """The kernels' L1/L2 regularizers' loss (a described network's `--l1`, `--l2`), added as `fit` adds it."""
+        losses = self.model.losses
+        return load_tensorflow().add_n(losses) if losses else 0.0
 
     def feeds_whole_set(self) -> bool:
         """A batch of the whole training set: the mean gradient over it is the same in any order
@@ -139,7 +144,8 @@ class CompiledTrainer(KerasTrainer):
 
         def measure(x_part, y_part, count):
             y_pred = self.model(x_part, training=False)
-            return self.loss_fn(y_part, y_pred) * count, count_correct(self.accuracy, y_part, y_pred)
+            loss = self.loss_fn(y_part, y_pred) + self._penalty()
+            return loss * count, count_correct(self.accuracy, y_part, y_pred)
 
         if size <= slice_size:
             # Toy sets fit one slice: no loop, a smaller program to compile.

@@ -33,9 +33,14 @@ class KerasTrainer:
         self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
 
+    def random_states(self) -> list:
+        """The dropout layers' seed generators' states: a checkpoint keeps them after the optimizer's variables,
+        so a resumed run drops the same units an uninterrupted one would."""
+        return [layer.seed_generator.state for layer in self.model.layers if hasattr(layer, "seed_generator")]
+
     def get_state(self) -> EngineState:
         return EngineState([np.array(value) for value in self.model.get_weights()],
-                           [to_numpy(variable) for variable in self.optimizer.variables])
+                           [to_numpy(variable) for variable in [*self.optimizer.variables, *self.random_states()]])
 
     def set_state(self, state: EngineState) -> None:
         """Put saved weights and optimizer variables back; refused if they do not fit this network."""
@@ -46,7 +51,7 @@ class KerasTrainer:
                            f"do not fit the network's {shapes}")
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        variables = optimizer.variables
+        variables = [*optimizer.variables, *self.random_states()]
         if [tuple(variable.shape) for variable in variables] != [tuple(value.shape) for value in
                                                                 state.optimizer_variables]:
             raise RunError("the checkpoint's optimizer state does not fit this optimizer")

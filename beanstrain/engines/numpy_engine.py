@@ -40,6 +40,7 @@ from beanstrain.engines.numpy_net import KERAS_LOSSES, Network, read_layers
 from beanstrain.engines.order import epoch_permutation
 from beanstrain.engines.protocol import EngineState, History, TrainData, history_columns
 from beanstrain.errors import RunError, UsageError
+from beanstrain.features import apply_features, model_features
 from beanstrain.objectives import count_correct
 
 # A chunk of epochs takes about this long, so progress moves and an interrupt is honoured quickly.
@@ -63,16 +64,22 @@ class NumpyTrainer:
                       metrics=[metric] if metric else [])
         self.weights = [np.array(value, dtype=np.float32) for value in model.get_weights()]
         self.steps = 0
-        self.x, self.y = np.asarray(data.x, np.float32), np.asarray(data.y, np.float32)
+        # Input features (a described network's first layer) are computed once, as that layer computes them.
+        self.features = model_features(model)
+        self.x, self.y = self._inputs(data.x), np.asarray(data.y, np.float32)
         self.samples = len(self.x)
         self.batch_size = min(batch_size, self.samples)
-        self.held_out = (np.asarray(data.held_out_x, np.float32), np.asarray(data.held_out_y, np.float32)) \
+        self.held_out = (self._inputs(data.held_out_x), np.asarray(data.held_out_y, np.float32)) \
             if data.has_held_out else None
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
         # Steps to snapshot after (global step numbers); None: snapshots at `snapshot_epochs` instead.
         self.snapshot_steps = None if snapshot_steps is None else frozenset(int(step) for step in snapshot_steps)
+
+    def _inputs(self, x) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        return apply_features(self.features, x).astype(np.float32) if self.features else x
 
     def _train_epoch(self, epoch: int) -> list[float]:
         """One pass in the epoch's order; the epoch's mean loss (and accuracy) over its batches."""
@@ -81,22 +88,29 @@ class NumpyTrainer:
         network, weights, rule, batch = self.network, self.weights, self.rule, self.batch_size
         logits = None  # made at the first batch: each sample's output before its activation
         wanted, step = self.snapshot_steps, self.steps
+        penalty = 0.0  # the regularizers' loss at each step, weighted by its batch, as Keras's loss tracker does
         for start in range(0, self.samples, batch):
-            outputs, z = network.forward(weights, x[start:start + batch])
+            x_batch = x[start:start + batch]
+            # Dropout's masks come from (seed, step) alone, so a resumed run drops the same units.
+            masks = network.dropout_masks(np.random.default_rng([self.seed, step]), len(x_batch), weights) \
+                if network.has_dropout else None
+            outputs, z = network.forward(weights, x_batch, masks)
             if logits is None:
                 logits = np.empty((self.samples, *z.shape[1:]), np.float32)
             logits[start:start + batch] = z
+            if network.penalised:
+                penalty += network.penalty(weights) * len(x_batch)
             rule.update(weights, network.backward(weights, outputs,
-                                                  network.output_error(y[start:start + batch], outputs[-1])))
+                                                  network.output_error(y[start:start + batch], outputs[-1]), masks))
             step += 1
             if wanted is not None and step in wanted:
                 self.snapshots[step] = [weight.copy() for weight in weights]
         self.steps = step
         # The activation again, elementwise or row by row: the very predictions each step made.
-        return self._metrics(y, network.activate_output(logits), logits)
+        return self._metrics(y, network.activate_output(logits), logits, penalty / self.samples)
 
-    def _metrics(self, y, predictions, logits) -> list[float]:
-        values = [float(self.network.sample_losses(y, predictions, logits).mean())]
+    def _metrics(self, y, predictions, logits, penalty: float = 0.0) -> list[float]:
+        values = [float(self.network.sample_losses(y, predictions, logits).mean()) + penalty]
         if self.accuracy:
             values.append(count_correct(self.accuracy, y, predictions) / len(y))
         return values
@@ -104,7 +118,7 @@ class NumpyTrainer:
     def _evaluate(self) -> list[float]:
         x, y = self.held_out
         outputs, z = self.network.forward(self.weights, x)
-        return self._metrics(y, outputs[-1], z)
+        return self._metrics(y, outputs[-1], z, self.network.penalty(self.weights))
 
     def _snapshot(self, epoch: int) -> None:
         if self.snapshot_steps is not None:

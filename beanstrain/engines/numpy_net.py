@@ -20,7 +20,7 @@ output the prediction is clipped to [1e-7, 1 - 1e-7] first, as Keras clips it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,11 +38,15 @@ FROM_LOGITS = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "so
 
 @dataclass(frozen=True)
 class Layer:
-    """One dense layer: where its kernel and bias sit in the weight list, and its activation."""
+    """One dense layer: where its kernel and bias sit in the weight list, its activation, the L1 and L2
+    penalty rates on its kernel (Keras's `L1L2` regularizer) and the dropout rate after it."""
 
     kernel: int
     bias: int | None
     activation: str
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: float = 0.0
 
 
 def _sigmoid(z):
@@ -87,15 +91,48 @@ class Network:
         self._forward = [(layer.kernel, layer.bias, FORWARD[layer.activation]) for layer in layers]
         self._backward = [(layer.kernel, layer.bias, BACKWARD[below.activation] if below else None)
                           for below, layer in zip([None, *layers[:-1]], layers)]
+        # The kernels Keras penalises: (index, l1, l2), the rates as float32 as Keras keeps them.
+        self.penalised = [(layer.kernel, np.float32(layer.l1), np.float32(layer.l2)) for layer in layers
+                          if layer.l1 or layer.l2]
+        self.dropouts = [layer.dropout for layer in layers]
+        self.has_dropout = any(self.dropouts)
 
-    def forward(self, weights, x):
-        """Every layer's output, the input first, and the last layer's input to its activation."""
+    def penalty(self, weights) -> float:
+        """The regularizers' loss, added to the batch's: l1 * sum|W| + l2 * sum W^2 over each penalised kernel."""
+        return float(sum(l1 * np.abs(weights[kernel]).sum() + l2 * np.square(weights[kernel]).sum()
+                         for kernel, l1, l2 in self.penalised))
+
+    def dropout_masks(self, generator: np.random.Generator, batch: int, weights) -> list:
+        """Keras's dropout for one training step: each hidden output kept with probability 1 - rate and scaled by
+        1 / (1 - rate); None for a layer without dropout (and for the output layer)."""
+        masks = []
+        for layer, rate in zip(self.layers[:-1], self.dropouts[:-1]):
+            if rate:
+                units = weights[layer.kernel].shape[1]
+                kept = generator.random((batch, units), dtype=np.float32) >= np.float32(rate)
+                masks.append(kept.astype(np.float32) / np.float32(1 - rate))
+            else:
+                masks.append(None)
+        return masks + [None]
+
+    def forward(self, weights, x, masks=None):
+        """Every layer's output, the input first, and the last layer's input to its activation.
+
+        With dropout `masks` (training), each hidden output is multiplied by its mask; the output before the mask
+        is kept in `self.activated`, for the backward pass."""
         outputs, z = [x], x
-        for kernel, bias, activation in self._forward:
+        if masks is not None:
+            self.activated = [x]
+        for depth, (kernel, bias, activation) in enumerate(self._forward):
             z = outputs[-1] @ weights[kernel]
             if bias is not None:
                 z += weights[bias]
-            outputs.append(activation(z))
+            output = activation(z)
+            if masks is not None:
+                self.activated.append(output)
+                if masks[depth] is not None:
+                    output = output * masks[depth]
+            outputs.append(output)
         return outputs, z
 
     def activate_output(self, z: np.ndarray) -> np.ndarray:
@@ -155,8 +192,12 @@ class Network:
             raise UsageError(f"the numpy engine computes {self.loss} only on a softmax output")
         return BACKWARD[self.layers[-1].activation](y_pred, grad)
 
-    def backward(self, weights, outputs, error) -> list[np.ndarray]:
-        """The chain rule, last layer first: each weight's gradient, in the weight list's order."""
+    def backward(self, weights, outputs, error, masks=None) -> list[np.ndarray]:
+        """The chain rule, last layer first: each weight's gradient, in the weight list's order.
+
+        With dropout `masks` (the ones `forward` used), the error passes back through each mask, and each
+        activation's slope is taken at its output before the mask.  A penalised kernel's gradient gets the
+        regularizers' too: l1 * sign(W) + 2 * l2 * W."""
         gradients: list = [None] * len(weights)
         for depth in range(len(self._backward) - 1, -1, -1):
             kernel, bias, below_backward = self._backward[depth]
@@ -164,27 +205,46 @@ class Network:
             if bias is not None:
                 gradients[bias] = error.sum(axis=0)
             if depth:
-                error = below_backward(outputs[depth], error @ weights[kernel].T)
+                error = error @ weights[kernel].T
+                if masks is None:
+                    error = below_backward(outputs[depth], error)
+                else:
+                    if masks[depth - 1] is not None:
+                        error = error * masks[depth - 1]
+                    error = below_backward(self.activated[depth], error)
+        for kernel, l1, l2 in self.penalised:
+            if l1:
+                gradients[kernel] += l1 * np.sign(weights[kernel])
+            if l2:
+                gradients[kernel] += (2 * l2) * weights[kernel]
         return gradients
 
-    def gradients(self, weights, x, y) -> list[np.ndarray]:
-        outputs, _ = self.forward(weights, x)
-        return self.backward(weights, outputs, self.output_error(y, outputs[-1]))
+    def gradients(self, weights, x, y, masks=None) -> list[np.ndarray]:
+        outputs, _ = self.forward(weights, x, masks)
+        return self.backward(weights, outputs, self.output_error(y, outputs[-1]), masks)
 
 
 def read_layers(model) -> list[Layer]:
     """The dense layers of a Keras network, by where their weights sit in `model.get_weights()`.
 
-    A layer that is not Dense (a convolution, pooling, Flatten) is refused in one line.
+    A Dropout layer gives its rate to the layer before it; a Features layer first is the trainer's to apply
+    (`features.model_features`), and a Flatten layer first means inputs given flat.  Any other layer that is
+    not Dense (a convolution, pooling, a later Flatten) is refused in one line.
     """
     layers, index = [], 0
     for keras_layer in model.layers:
         kind = type(keras_layer).__name__
+        if kind in ("Features", "Flatten") and not layers:  # the caller's to apply: features, or flat inputs
+            continue
+        if kind == "Dropout" and layers:
+            layers[-1] = replace(layers[-1], dropout=float(keras_layer.rate))
+            continue
         activation = getattr(getattr(keras_layer, "activation", None), "__name__", None)
         if kind != "Dense" or activation not in ACTIVATIONS:
             raise UsageError(f"the numpy engine trains dense layers only ({', '.join(ACTIVATIONS)}); "
                              f"{model.name} has a {kind} layer")
         bias = index + 1 if keras_layer.use_bias else None
-        layers.append(Layer(index, bias, activation))
+        penalty = keras_layer.kernel_regularizer.get_config() if keras_layer.kernel_regularizer else {}
+        layers.append(Layer(index, bias, activation, float(penalty.get("l1", 0.0)), float(penalty.get("l2", 0.0))))
         index += 2 if keras_layer.use_bias else 1
     return layers

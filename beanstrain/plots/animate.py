@@ -34,7 +34,8 @@ import numpy as np
 from beanstrain import files
 from beanstrain.errors import UsageError, lookup
 from beanstrain.plots.figure import pyplot
-from beanstrain.plots.toy import CLASS_COLOURS
+from beanstrain.plots.replay import hidden_unit_inputs
+from beanstrain.plots.toy import CLASS_COLOURS, UNIT_COLOURS, unit_lines
 
 FPS = 20  # GIF stores frame times in hundredths of a second: 20 fps is exactly 5 of them
 PAUSE_SECONDS = 2.0  # the last frame is held this long before the loop starts again
@@ -208,6 +209,11 @@ def frames(run):
 
         grid_x, grid_y = replay.axes
         boundary = axes.add_collection(LineCollection([], colors="black", linewidths=1.2, animated=True))
+        # Each hidden unit's line (its input 0) of a network of one hidden layer, moving as it trains.
+        first = hidden_unit_inputs(replay.layers, run.trace.snapshots[0], replay.inputs)
+        unit_collections = [] if first is None else [
+            axes.add_collection(LineCollection([], colors=UNIT_COLOURS[unit % len(UNIT_COLOURS)], linewidths=1.2,
+                                               linestyles="--", animated=True)) for unit in range(first.shape[1])]
     try:
         for frame, outputs in enumerate(replay.outputs):
             canvas.restore_region(background)
@@ -218,6 +224,11 @@ def frames(run):
                     boundary.set_segments(contour_generator(grid_x, grid_y, probability.reshape(grid_x.shape))
                                           .lines(0.5))
                     axes.draw_artist(boundary)
+                if unit_collections:
+                    inputs = hidden_unit_inputs(replay.layers, run.trace.snapshots[frame], replay.inputs)
+                    for collection, segments in zip(unit_collections, unit_lines(grid_x, grid_y, inputs)):
+                        collection.set_segments(segments)
+                        axes.draw_artist(collection)
             else:
                 changing[0].set_ydata(outputs[:, -1])
             for artist in changing:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from beanstrain.plots.figure import pyplot, save_figure
+from beanstrain.plots.toy import plot_decision_boundary
 
 # Beyond this many runs the legend goes below the axis, where it cannot hide a line.
 LEGEND_INSIDE = 4
@@ -53,10 +54,37 @@ def draw_curves(ax, runs, metric: str, linewidth: float = 1.5) -> list:
     return lines
 
 
-def draw_comparison(runs, metric: str, path: Path) -> str:
-    """The comparison as a picture of its own, written atomically; returns the file's name."""
+def draw_comparison(runs, metric: str, path: Path, boundaries=None) -> str:
+    """The comparison as a picture of its own, written atomically; returns the file's name.
+
+    Given `boundaries` (`compare.shared_boundaries`: runs on one 2-D data set), a row of panels above the
+    curves: each run's decision boundary with its hidden units' lines, titled by what sets the run apart."""
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(7, 4.5))
+    if not boundaries:
+        figure, ax = plt.subplots(figsize=(7, 4.5))
+    else:
+        dataset, panels = boundaries
+        figure = plt.figure(figsize=(max(7.0, 3.3 * len(panels)), 7.8), layout="constrained")
+        grid = figure.add_gridspec(2, len(panels), height_ratios=(1.1, 1))
+        for column, (run, (predict, unit_inputs)) in enumerate(zip(runs, panels)):
+            panel = figure.add_subplot(grid[0, column])
+            plot_decision_boundary(dataset, predict, None, unit_inputs, title=run.label or run.run_dir.name,
+                                   axes=panel)
+            panel.set_aspect("equal", adjustable="box")
+            panel.set_xlabel("x0", fontsize=8)
+            if column == 0:
+                panel.set_ylabel("x1", fontsize=8)
+            panel.tick_params(labelsize=7)
+            if unit_inputs is not None:
+                panel.legend(*_unit_legend(panel), loc="upper right", fontsize=6, framealpha=0.8)
+        ax = figure.add_subplot(grid[1, :])
     draw_curves(ax, runs, metric)
     ax.set_title(f"{metric.replace('_', ' ')} per epoch, {len(runs)} runs")
     return save_figure(figure, Path(path))
+
+
+def _unit_legend(panel):
+    """Only the units' lines in a panel's legend (the points' colours are the usual classes)."""
+    handles, labels = panel.get_legend_handles_labels()
+    kept = [(handle, label) for handle, label in zip(handles, labels) if label.startswith("unit")]
+    return [handle for handle, _ in kept], [label for _, label in kept]

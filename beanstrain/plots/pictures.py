@@ -28,10 +28,12 @@ import numpy as np
 from beanstrain.data.loading import Dataset
 from beanstrain.objectives import encode_targets
 from beanstrain.plots.animate import animate
+from beanstrain.plots.gradients import plot_gradients
 from beanstrain.plots.history import plot_history
 from beanstrain.plots.images import plot_confusion, plot_samples, plot_test_predictions, plot_wrong
 from beanstrain.plots.levels import plot_levels
-from beanstrain.plots.replay import Replay
+from beanstrain.plots.network import plot_network
+from beanstrain.plots.replay import Replay, dense_layers, hidden_unit_inputs
 from beanstrain.plots.toy import plot_data, plot_decision_boundary, plot_fit_curve, plot_surface
 from beanstrain.plots.units import plot_cost, plot_neurons, plot_weights, single_weight
 from beanstrain.tasks import REGRESSION
@@ -68,7 +70,16 @@ def _fit_curve(run: RunOutputs, path: Path) -> str:
 
 
 def _boundary(run: RunOutputs, path: Path) -> str:
-    return plot_decision_boundary(run.dataset, run.predict, path)
+    return plot_decision_boundary(run.dataset, run.predict, path, unit_inputs_of(run.model))
+
+
+def unit_inputs_of(model):
+    """grid -> each hidden unit's input, for a network of one hidden layer (its units' lines); else None."""
+    layers = dense_layers(model)
+    weights = model.get_weights() if layers else None
+    if layers is None or hidden_unit_inputs(layers, weights, np.zeros((1, 2))) is None:
+        return None
+    return lambda grid: hidden_unit_inputs(layers, weights, grid)
 
 
 def _surface(run: RunOutputs, path: Path) -> str:
@@ -111,6 +122,19 @@ def _animation(run: RunOutputs, path: Path) -> str:
 
 def _neurons(run: RunOutputs, path: Path) -> str:
     return plot_neurons(run.replay, run.dataset, path)
+
+
+def _network(run: RunOutputs, path: Path) -> str:
+    return plot_network(run.model, run.replay, run.dataset, path)
+
+
+def _gradients(run: RunOutputs, path: Path) -> str:
+    return plot_gradients(run.trace, f"{run.dataset.name}: the size of each layer's gradient", path)
+
+
+def _measured_gradients(run: RunOutputs) -> bool:
+    """A trace that measured each layer's gradient at two snapshots or more (dense networks)."""
+    return run.trace is not None and len(run.trace.gradient_norms) > 1
 
 
 def _weights(run: RunOutputs, path: Path) -> str:
@@ -161,6 +185,11 @@ def _animated_as(animation: str):
     return applies
 
 
+def _dense_network(run: RunOutputs) -> bool:
+    """A network of dense layers (the generated sets' networks, described ones too)."""
+    return dense_layers(run.model) is not None
+
+
 def _hidden_units(run: RunOutputs) -> bool:
     return run.replay is not None and len(run.replay.layers) > 1
 
@@ -188,7 +217,9 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("training.gif", _animation, _animated_as("gif")),
         Picture("training.mp4", _animation, _animated_as("mp4")),
         Picture("neurons.png", _neurons, _hidden_units),
+        Picture("network.png", _network, _dense_network),
         Picture("weights.png", _weights, _traced),
+        Picture("gradients.png", _gradients, _measured_gradients),
         Picture("cost.png", _cost, _single_weight),
     ),
     "image": (
@@ -197,6 +228,7 @@ PICTURES: dict[str, tuple[Picture, ...]] = {
         Picture("predictions.png", _test_predictions),
         Picture("wrong.png", _wrong),
         Picture("history.png", _history, _trained_epochs),
+        Picture("gradients.png", _gradients, _measured_gradients),
         Picture("levels.png", _levels, _on_levels),
     ),
 }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from beanstrain.devices import load_keras
+from beanstrain.features import apply_features
 from beanstrain.objectives import accuracy_kind, count_correct, encode_targets, make_loss
 
 GRID_POINTS_2D = 100  # per axis: the animation's image and the neurons' panels
@@ -30,16 +31,28 @@ GRID_POINTS_1D = 300
 class DenseLayer:
     activation: str  # a Keras activation's name
     bias: bool
+    features: tuple[str, ...] = ()  # input features computed before this layer (the first), features.FEATURES
+
+
+# Layers with no weights that change nothing once trained: dropout passes its input on outside training.
+PASS_THROUGH = ("Dropout",)
 
 
 def dense_layers(model) -> list[DenseLayer] | None:
-    """The network's layers when all are Dense (the toy networks), else None."""
-    layers = []
+    """The network's layers when all are Dense (the toy networks, described ones with their features and dropout
+    too), else None."""
+    layers, features = [], ()
     for layer in getattr(model, "layers", None) or []:
-        if type(layer).__name__ != "Dense":
+        kind = type(layer).__name__
+        if kind == "Features" and not layers:
+            features = tuple(layer.names)
+            continue
+        if kind in PASS_THROUGH:
+            continue
+        if kind != "Dense":
             return None
         activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
-        layers.append(DenseLayer(activation, bool(layer.use_bias)))
+        layers.append(DenseLayer(activation, bool(layer.use_bias), features if not layers else ()))
     return layers or None
 
 
@@ -63,6 +76,8 @@ def forward(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) 
     """Each layer's output for inputs `x`, given the weights in `get_weights()` order."""
     outputs, index, values = [], 0, np.asarray(x, np.float64)
     for layer in layers:
+        if layer.features:
+            values = apply_features(layer.features, values)
         values = values @ weights[index]
         index += 1
         if layer.bias:
@@ -71,6 +86,23 @@ def forward(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) 
         values = activate(layer.activation, values)
         outputs.append(values)
     return outputs
+
+
+# A boundary picture draws each hidden unit's line for a network of one hidden layer of at most this many units.
+MOST_UNIT_LINES = 8
+def hidden_unit_inputs(layers: list[DenseLayer], weights: list[np.ndarray], x: np.ndarray) -> np.ndarray | None:
+    """Each hidden unit's input (before its activation) at inputs `x`, (points, units), for a network of one hidden
+    layer of at most MOST_UNIT_LINES units; None for any other network.
+
+    Where a unit's input is 0 its sigmoid is 0.5 (its tanh 0, its relu starts): on a 2-D set without features
+    that is a straight line, the course's "one unit, one line"."""
+    if layers is None or len(layers) != 2 or weights[0].shape[1] > MOST_UNIT_LINES:
+        return None
+    values = np.asarray(x, np.float64)
+    if layers[0].features:
+        values = apply_features(layers[0].features, values)
+    inputs = values @ weights[0]
+    return inputs + weights[1] if layers[0].bias else inputs
 
 
 def input_grid(dataset, points_2d: int = GRID_POINTS_2D, points_1d: int = GRID_POINTS_1D):

@@ -37,7 +37,8 @@ def setting_label(settings: dict, sweep: dict) -> str:
     'learning_rate=0.05'
     """
     grid = sweep.get("grid") or {key: [None, None] for key in settings}
-    shown = [f"{key}={value}" for key, value in settings.items() if key != SEED and len(grid.get(key, ())) > 1]
+    shown = [f"{key}={(':'.join(map(str, value)) or '0') if isinstance(value, list) else value}"
+             for key, value in settings.items() if key != SEED and len(grid.get(key, ())) > 1]
     return ", ".join(shown) or sweep["recipe"]
 
 

@@ -26,6 +26,8 @@ GRID_POINTS = 150  # per axis, for the decision boundary
 # The 3-D surface is drawn as polygons; 50 per axis look as smooth and draw several times faster.
 SURFACE_POINTS = 50
 CLASS_COLOURS = ("tab:blue", "tab:red")
+# The units' lines' colours: none of the two classes' (blue, red), nor the boundary's black.
+UNIT_COLOURS = ("tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
 
 def _scatter_classes(axes, points: np.ndarray, labels: np.ndarray, marker: str, label_prefix: str, **style):
@@ -81,22 +83,61 @@ def _grid(dataset: Dataset, points_per_axis: int = GRID_POINTS):
     return grid_x, grid_y, np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
 
 
-def plot_decision_boundary(dataset: Dataset, predict, path: Path) -> str:
-    """2-D sets: filled contour of P(class 1), the 0.5 boundary, train points and marked test points."""
+def plot_decision_boundary(dataset: Dataset, predict, path: Path, unit_inputs=None, title: str | None = None,
+                           axes=None) -> str | None:
+    """2-D sets: filled contour of P(class 1), the 0.5 boundary, train points and marked test points.
+
+    Given `unit_inputs` (grid -> each hidden unit's input, `replay.hidden_unit_inputs`), each hidden unit's line
+    too, where its input is 0, labelled "unit 1", "unit 2" ... Given `axes`, it draws there (one panel of
+    compare's picture) and saves nothing."""
     plt = pyplot()
     grid_x, grid_y, grid = _grid(dataset)
     probability = predict(grid)[:, -1].reshape(grid_x.shape)
-    figure, axes = plt.subplots(figsize=(6, 5))
+    own = axes is None
+    if own:
+        figure, axes = plt.subplots(figsize=(6, 5))
     filled = axes.contourf(grid_x, grid_y, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.75)
     axes.contour(grid_x, grid_y, probability, levels=[0.5], colors="black", linewidths=1.5)
+    if unit_inputs is not None:
+        _draw_unit_lines(axes, grid_x, grid_y, unit_inputs(grid))
+    if not own:
+        _scatter_classes(axes, dataset.x_train, dataset.y_train, "o", "train", s=10, edgecolors="white",
+                         linewidths=0.4)
+        axes.set_title(title or dataset.name, fontsize=9)
+        return None
     figure.colorbar(filled, ax=axes, label="P(class 1)")
     _scatter_classes(axes, dataset.x_train, dataset.y_train, "o", "train", s=16, edgecolors="white", linewidths=0.5)
     _scatter_classes(axes, dataset.x_test, dataset.y_test, "^", "test", s=26, edgecolors="black", linewidths=0.7)
     axes.set_xlabel("x0")
     axes.set_ylabel("x1")
-    axes.set_title(f"{dataset.name}: decision boundary (black line: P = 0.5)")
+    axes.set_title(title or f"{dataset.name}: decision boundary (black line: P = 0.5)")
     axes.legend(loc="upper right", fontsize=7, framealpha=0.8)
     return save_figure(figure, path)
+
+
+def unit_lines(grid_x: np.ndarray, grid_y: np.ndarray, unit_inputs: np.ndarray) -> list[list[np.ndarray]]:
+    """For each unit, the segments (arrays of (x0, x1) points) where its input is 0 over the grid."""
+    from contourpy import contour_generator
+
+    return [contour_generator(grid_x, grid_y, unit_inputs[:, unit].reshape(grid_x.shape)).lines(0.0)
+            for unit in range(unit_inputs.shape[1])]
+
+
+def _draw_unit_lines(axes, grid_x, grid_y, inputs) -> None:
+    """Each hidden unit's line (input 0), dashed in its own colour, labelled at its middle, kept to the plane."""
+    limits = axes.get_xlim(), axes.get_ylim()
+    for unit, segments in enumerate(unit_lines(grid_x, grid_y, inputs)):
+        colour = UNIT_COLOURS[unit % len(UNIT_COLOURS)]
+        for number, segment in enumerate(segments):
+            axes.plot(segment[:, 0], segment[:, 1], color=colour, linestyle="--", linewidth=1.6,
+                      label=f"unit {unit + 1}: input 0" if number == 0 else None)
+        if segments:
+            longest = max(segments, key=len)
+            middle = longest[len(longest) // 2]
+            axes.annotate(f"{unit + 1}", middle, color="white", fontsize=7, fontweight="bold", ha="center",
+                          va="center", bbox={"boxstyle": "circle,pad=0.15", "facecolor": colour, "edgecolor": "none"})
+    axes.set_xlim(*limits[0])
+    axes.set_ylim(*limits[1])
 
 
 def plot_surface(dataset: Dataset, predict, path: Path) -> str:
