@@ -14,7 +14,9 @@ run folders gained trace.npz, the trace pictures and config.json's `animation`, 
 image runs when their metrics.json gained `per_class_accuracy`, and again when recipes gained the
 description keys (`hidden`, `activation`, `l1`, `l2`, `dropout`, `features`): the weights, optimizer and
 history stayed the same to the bit, the named networks being built from their descriptions; and again when dense
-networks' run folders gained network.png and gradients.png.  Any later change
+networks' run folders gained network.png and gradients.png, and again when recipes gained `precision`
+and config.json its `backend`.  Every digest changed once since, when initial weights came to be drawn
+in NumPy (the same on every backend) instead of by TensorFlow's random numbers.  Any later change
 that moves a weight by one bit, or a file or a key, fails here.
 
 Floating-point results depend on the CPU and the library versions, so the
@@ -52,40 +54,40 @@ RECORDED_ON = {
 }
 EXPECTED = {
     "beans4-hidden2-compiled": {
-        "weights": "d14dbf7ad2324375926a", "optimizer": "0db0e02ad92ed5c391bd",
-        "history": "7c03001af4d4409a50b4", "layout": "312fdcfd87080ef6f6e0",
-        "metrics": {"train.loss": 0.19201911985874176, "train.accuracy": 0.72,
-                    "test.loss": 0.17551256716251373, "test.accuracy": 0.76, "epochs": 30},
+        "weights": "fee3eca029673d37e2c1", "optimizer": "0db0e02ad92ed5c391bd",
+        "history": "89c48acec96933baf500", "layout": "7001c26725dc365dab03",
+        "metrics": {"train.loss": 0.20065468549728394, "train.accuracy": 0.72,
+                    "test.loss": 0.18574614822864532, "test.accuracy": 0.76, "epochs": 30},
     },
     "beans4-hidden2-fit": {
-        "weights": "ab3ab5b8e8fd6aba81dd", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "e382a9fbf991d3a816db", "layout": "3f564b3609417b0db116",
-        "metrics": {"train.loss": 0.20802681148052216, "train.accuracy": 0.72,
-                    "test.loss": 0.19788803160190582, "test.accuracy": 0.76, "epochs": 5},
+        "weights": "ebfa4d23820aa19d2d3b", "optimizer": "7b25520bc57ebe7fbd10",
+        "history": "247a24a22778d682feef", "layout": "f79afdb38f9de0540e91",
+        "metrics": {"train.loss": 0.21799732744693756, "train.accuracy": 0.72,
+                    "test.loss": 0.2115125060081482, "test.accuracy": 0.76, "epochs": 5},
     },
     "mnist-dense128-compiled": {
-        "weights": "4291dbdf7de8e23caf1f", "optimizer": "42ee619d0a4e55fed467",
-        "history": "5e4ecbb8d196e0398213", "layout": "2f0940936ce32a6325c0",
-        "metrics": {"train.loss": 1.1156952381134033, "train.accuracy": 1.0,
-                    "test.loss": 1.1591399908065796, "test.accuracy": 1.0, "epochs": 1},
+        "weights": "696287f7e604be252d82", "optimizer": "fb41cd029e66bdbb72d0",
+        "history": "a4d7f5ceb9b31ccf9727", "layout": "a82c6505fe843839c0ce",
+        "metrics": {"train.loss": 1.1569939851760864, "train.accuracy": 0.9962962962962963,
+                    "test.loss": 1.19341242313385, "test.accuracy": 1.0, "epochs": 1},
     },
     "mnist-dense128-fit": {
-        "weights": "3a939b3de3798ccddcfb", "optimizer": "be9beb8ecdc656040562",
-        "history": "e40aca48afd11e9b7150", "layout": "5af142033e8a4fb7f40f",
-        "metrics": {"train.loss": 0.31016525626182556, "train.accuracy": 1.0,
-                    "test.loss": 0.33625271916389465, "test.accuracy": 1.0, "epochs": 2},
+        "weights": "0984fd102cb8012560fe", "optimizer": "19869aff21fc4614616e",
+        "history": "5db8ba3c18dd8b193eb9", "layout": "863b4be94fd4d7344b98",
+        "metrics": {"train.loss": 0.3559440076351166, "train.accuracy": 1.0,
+                    "test.loss": 0.3749126195907593, "test.accuracy": 1.0, "epochs": 2},
     },
     "spiral-deep8-compiled": {
-        "weights": "607e85c3f9b75747feb6", "optimizer": "346386482cf4f9184ede",
-        "history": "7eb0f940ecc3c0d5b139", "layout": "98646be36ec38e92ca32",
-        "metrics": {"train.loss": 0.23751510679721832, "train.accuracy": 0.67,
-                    "test.loss": 0.23831114172935486, "test.accuracy": 0.64, "epochs": 20},
+        "weights": "71c5d00aee0cfc8ee3b6", "optimizer": "346386482cf4f9184ede",
+        "history": "7b1da66e3d21c7c0dfc5", "layout": "ae412991485cd00d11ad",
+        "metrics": {"train.loss": 0.24041704833507538, "train.accuracy": 0.57,
+                    "test.loss": 0.24048833549022675, "test.accuracy": 0.58, "epochs": 20},
     },
     "spiral-deep8-fit": {
-        "weights": "9ac37ad9975bcd51c41e", "optimizer": "7b25520bc57ebe7fbd10",
-        "history": "c6f699859a5d7b3207c0", "layout": "56289ebc9f2dd526de34",
-        "metrics": {"train.loss": 0.2413952648639679, "train.accuracy": 0.6,
-                    "test.loss": 0.24219828844070435, "test.accuracy": 0.59, "epochs": 5},
+        "weights": "c8ae9820639ed2d564b1", "optimizer": "7b25520bc57ebe7fbd10",
+        "history": "2ab088be14f5f87a8b9f", "layout": "250ba48ef455451e9076",
+        "metrics": {"train.loss": 0.24657510221004486, "train.accuracy": 0.48,
+                    "test.loss": 0.24657942354679108, "test.accuracy": 0.49, "epochs": 5},
     },
 }
 
