@@ -97,7 +97,7 @@ def test_every_feature_vector_network_ends_with_tensorflows_weights(backend, ten
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_a_run_never_imports_tensorflow_and_is_evaluated_on_tensorflow(backend, invoke, tmp_path):
     """The whole run (pictures, page) without TensorFlow; its model.keras then evaluated on TensorFlow gives
-    the metrics the run recorded."""
+    the metrics the run recorded, and answers new points as the backend that trained it does."""
     done = beanstrain("fit", "beans4-hidden2", "--epochs", "30", "--out", tmp_path, "--json", backend=backend)
     summary = json.loads(done.stdout)
     run_dir = Path(summary["run_dir"])
@@ -106,13 +106,25 @@ def test_a_run_never_imports_tensorflow_and_is_evaluated_on_tensorflow(backend, 
     evaluated = json.loads(invoke("eval", run_dir, "--json").stdout)
     recorded = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert evaluated["metrics"] == pytest.approx(recorded, rel=1e-5)
+    assert_same_answers(invoke, run_dir, backend)
+
+
+def assert_same_answers(invoke, run_dir, backend: str) -> None:
+    """`predict` of points on TensorFlow (this process) and on `backend` (its own process) agree."""
+    points = ["1.0,0.3", "0.2,1.7", "1.5,0.1"]
+    here = json.loads(invoke("predict", "--run", run_dir, *points, "--json").stdout)
+    there = json.loads(beanstrain("predict", "--run", run_dir, *points, "--json", backend=backend).stdout)
+    assert [answer["predicted"] for answer in here] == [answer["predicted"] for answer in there]
+    np.testing.assert_allclose([answer["probabilities"] for answer in here],
+                               [answer["probabilities"] for answer in there], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_a_tensorflow_run_is_evaluated_and_resumed_only_where_it_belongs(backend, fit_json, tmp_path):
+def test_a_tensorflow_run_is_evaluated_and_predicted_with_on_another_backend(backend, fit_json, invoke):
     summary = fit_json("beans4-hidden2", "--epochs", "10")
     evaluated = json.loads(beanstrain("eval", summary["run_dir"], "--json", backend=backend).stdout)
     assert evaluated["metrics"] == pytest.approx(summary["metrics"]["test"], rel=1e-5)
+    assert_same_answers(invoke, summary["run_dir"], backend)
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
