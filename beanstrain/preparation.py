@@ -202,6 +202,24 @@ def gradient_measure(model, loss_name: str, data: TrainData):
     return names, measure
 
 
+def penalty_engine(recipe: Recipe, requested: str, backend: str) -> str:
+    """The engine a run with L1/L2 penalties asks for: the compiled loop adds them on TensorFlow only (JAX's takes
+    the loss alone), so off TensorFlow `auto` becomes `fit` and `compiled` is refused in one line.
+
+    >>> from beanstrain.recipes import resolve_recipe
+    >>> penalty_engine(resolve_recipe("beans4-hidden2", {"l2": 0.01}), "auto", "jax")
+    'fit'
+    >>> penalty_engine(resolve_recipe("beans4-hidden2", {"l2": 0.01}), "compiled", "jax")
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: --l1 and --l2 are not added by the compiled loop on jax; use --engine fit or numpy
+    """
+    if not (recipe.l1 or recipe.l2) or backend == "tensorflow":
+        return requested
+    if requested == "compiled":
+        raise UsageError(f"--l1 and --l2 are not added by the compiled loop on {backend}; use --engine fit or numpy")
+    return "fit" if requested == "auto" else requested
+
+
 def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_size: int | None = None,
             engine: str | None = None, devices: int = 1, animation: str = "gif") -> PreparedRun:
     """Load and check the data and build the network; `batch_size` and `engine` are given when resuming.
@@ -210,7 +228,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     device holds a mirror of it) with its initial weights drawn in NumPy from the seed, the same on
     every backend (`initializers.draw_initial_weights`)."""
     backend = active_backend()
-    requested = engine or engine_for_rule(recipe.engine, recipe.optimizer)
+    requested = engine or penalty_engine(recipe, engine_for_rule(recipe.engine, recipe.optimizer), backend)
     if requested != "auto":  # an engine the backend lacks is refused before any device is set up
         choose_engine(requested, None, steps=0, backend=backend)
     if devices > 1:  # an engine or a batch that cannot be shared is refused before the devices are set up

@@ -192,3 +192,15 @@ def test_dropout_on_the_numpy_engine_is_seeded_by_the_step():
     for one, two in zip(first, again, strict=True):
         np.testing.assert_array_equal(one, two)
     assert not all(np.array_equal(one, two) for one, two in zip(first, other))
+
+
+@pytest.mark.parametrize("rule", ["sgd", "rosenblatt", "sign"])
+def test_every_update_rule_trains_a_described_network(rule):
+    """The course's rules on a described network (tanh, L2, dropout, features): the loss falls from where it began."""
+    recipe = dataclasses.replace(first_recipe("deep8"), engine="numpy", optimizer=rule, learning_rate=0.01,
+                                 epochs=40, samples=40, batch_size=10, hidden=[6, 3], activation="tanh", l2=0.001,
+                                 dropout=0.1, features=["x1", "x2", "x1*x2"])
+    session = prepare(recipe, "cpu", None, io.StringIO())
+    history = session.make_trainer().run(0, recipe.epochs)
+    losses = history.column("loss")
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-5:]) < losses[0]
