@@ -392,6 +392,17 @@ def predict(images, target, points_file, out, invert, as_json, plot, backend):
     plot_path = check_plot_path(plot)
     use_backend(backend)
     prediction = predict_images(list(images), target, out=out, invert=invert)
+    print_prediction(prediction, as_json, lambda result: f"{result['file']}: {result['label']} (probability "
+                     f"{result['probability']:.4f}{', inverted' if result['inverted'] else ''})")
+    if plot_path and plot_prediction(prediction, plot_path) and not as_json:
+        click.echo(f"picture: {plot_path}")
+    if prediction.failed:
+        sys.exit(1)
+
+
+def print_prediction(prediction, as_json: bool, describe) -> None:
+    """A prediction's answers: one JSON list, or the run and a line each (`describe(result)`); an input that
+    could not be answered is an error line on stderr either way."""
     if as_json:
         emit_json(prediction.results)
     else:
@@ -400,12 +411,7 @@ def predict(images, target, points_file, out, invert, as_json, plot, backend):
         if "error" in result:
             click.echo(f"Error: {result['error']}", err=True)
         elif not as_json:
-            inverted = ", inverted" if result["inverted"] else ""
-            click.echo(f"{result['file']}: {result['label']} (probability {result['probability']:.4f}{inverted})")
-    if plot_path and plot_prediction(prediction, plot_path) and not as_json:
-        click.echo(f"picture: {plot_path}")
-    if prediction.failed:
-        sys.exit(1)
+            click.echo(describe(result))
 
 
 def _predict_points(texts, points_file, target, out, invert, as_json, plot):
@@ -416,15 +422,7 @@ def _predict_points(texts, points_file, target, out, invert, as_json, plot):
     if given:
         raise UsageError(f"{' and '.join(given)} {'are' if len(given) > 1 else 'is'} for images, not points")
     prediction = predict_points(texts, points_file, target, out)
-    if as_json:
-        emit_json(prediction.results)
-    else:
-        click.echo(f"run: {prediction.run_dir} ({prediction.dataset})")
-    for result in prediction.results:
-        if "error" in result:
-            click.echo(f"Error: {result['error']}", err=True)
-        elif not as_json:
-            click.echo(point_line(result))
+    print_prediction(prediction, as_json, point_line)
     if prediction.failed:
         sys.exit(1)
 
