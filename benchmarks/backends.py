@@ -81,7 +81,7 @@ def cases(backend: str, source: Path, label: str, arguments) -> dict:
         results["plain beans4 train s"] = run([sys.executable, "-c", PLAIN_BEANS, epochs], env)[0]["train_seconds"]
     summary, wall = beanstrain(source, backend, ["beans4-hidden2", "--epochs", epochs])
     results["beanstrain beans4 train s"], results["beanstrain beans4 process s"] = summary["train_seconds"], wall
-    if arguments.data:
+    if arguments.data and backend in arguments.lenet_backends.split(","):
         lenet = ["mnist-lenet", "--dataset", "fashion-mnist", "--validation-split", "0", "--data",
                  str(arguments.data), "--animation", "none"]
         if label == "now":
@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--epochs", type=int, default=1000, help="beans4-hidden2 epochs (the course's are 5000)")
     parser.add_argument("--lenet-epochs", type=int, default=3)
+    parser.add_argument("--lenet-backends", default=",".join(BACKENDS), help="the backends LeNet-5 is timed on")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--precision", action="store_true", help="LeNet-5 under mixed_bfloat16 too")
     arguments = parser.parse_args()
@@ -118,6 +119,7 @@ def main() -> None:
                                            if arguments.before and backend == "tensorflow" else [])
             for label, source in checkouts:
                 rounds.setdefault((backend, label), []).append(cases(backend, source, label, arguments))
+                print(backend, label, json.dumps(rounds[(backend, label)][-1]), flush=True)  # as it comes
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"{cpu}, {os.cpu_count()} cores; medians of {arguments.repeat} round(s); beans4-hidden2 "

@@ -25,7 +25,8 @@ from beanstrain import files, runs
 from beanstrain.checkpoints import is_checkpoint_file
 
 # beans7-neuron's pictures, in the order drawn; beans4-hidden2 also gets neurons.png.
-TOY_PICTURES = ["data.png", "boundary.png", "surface.png", "history.png", "training.gif", "weights.png"]
+TOY_PICTURES = ["data.png", "boundary.png", "surface.png", "history.png", "training.gif", "network.png", "weights.png",
+                "gradients.png"]
 RECIPE = ("beans7-neuron", "--epochs", "3")
 
 
