@@ -172,7 +172,7 @@ def test_every_picture_and_video_is_embedded_known_ones_first(trained_run, tmp_p
     page = report.write_run_page(run_dir).read_text()
     shown = re.findall(r'<(?:img|video) [^>]*src="([^"]+)"', page)
     assert shown == ["boundary.png", "training.gif", "training.mp4", "history.png", "surface.png", "neurons.png",
-                     "weights.png", "data.png", "another.gif", "zebra.png"]
+                     "network.png", "weights.png", "gradients.png", "data.png", "another.gif", "zebra.png"]
     assert '<video src="training.mp4" controls autoplay muted loop playsinline>' in page
 
 
