@@ -1,0 +1,460 @@
+"""`beanstrain check`: a student's own NumPy code for a lesson, step by step against the numpy engine.
+
+    beanstrain check --template beans3-backprop > my_rules.py     # fill in the TODOs, then:
+    beanstrain check my_rules.py --recipe beans3-backprop --steps 100 --junit report.xml
+
+The student's file defines `forward(params, x)`, `gradients(params, x, y)` and `update(params, grads,
+rate)` in plain NumPy (the lesson's template says what each takes and returns).  The engine trains the
+recipe's own network on its own data and batches (`engines.numpy_engine`'s step, written out below),
+and at every step each function gets what the engine had: the weights before the step, the batch, and
+for `update` the engine's gradients.  So each function is checked on its own, and the first step and
+weight where it differs from the engine is its own mistake, not one carried over from another.  The
+slope of the lesson's loss through the student's own `forward`, measured by central differences,
+tells a wrong gradient from a wrong forward pass.
+
+The student's file runs in a child process (`check_runner.py`: NumPy and the file, nothing else) with
+a time and a memory limit; what it raised or returned wrongly comes back as one line per function.
+
+    >>> sorted(LESSONS)[:3]
+    ['beans0-backprop', 'beans1-batch', 'beans1-minibatch']
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from string import Template
+from xml.etree import ElementTree
+
+import numpy as np
+
+from beanstrain import files
+from beanstrain.errors import UsageError, unknown_name
+
+FUNCTIONS = ("forward", "gradients", "update")
+# Two numbers agree when they differ by less than this, relative to the larger of the two and of the
+# largest of their kind at that step (a gradient near zero beside large ones is judged at their scale).
+TOLERANCE = 1e-5
+TIME_LIMIT = 10.0  # seconds for the student's whole file, every step of every function
+MEMORY_LIMIT = 1024  # MiB of address space for the child: NumPy and a lesson's arrays need far less
+DEFAULT_STEPS = 100
+
+
+@dataclass(frozen=True)
+class Lesson:
+    template: str  # beanstrain/templates/check-<template>.py.tmpl
+    matrix: bool = False  # params as the course's matrices W (units x inputs) and b, not one name per number
+
+
+LESSONS = {
+    "beans1-sgd": Lesson("slope-sgd"), "beans1-batch": Lesson("slope-sgd"), "beans1-minibatch": Lesson("slope-sgd"),
+    "beans1-sign": Lesson("slope-sign"), "beans1-rosenblatt": Lesson("slope-rosenblatt"),
+    "beans1-neuron-numpy": Lesson("neuron-linear"), "beans0-backprop": Lesson("neuron-sigmoid"),
+    "beans7-matrix": Lesson("matrix", matrix=True), "beans3-backprop": Lesson("hidden2"),
+}
+
+
+def get_lesson(name: str) -> Lesson:
+    """The lesson a recipe is, or one line saying which recipes are lessons."""
+    if name in LESSONS:
+        return LESSONS[name]
+    from beanstrain.recipes import list_recipes
+
+    if name in list_recipes():
+        raise UsageError(f"{name} is not one of the NumPy lessons that check knows "
+                         f"({', '.join(sorted(LESSONS))}): its network is not written by hand")
+    raise unknown_name("lesson", name, LESSONS)
+
+
+def course_names(weights: list[np.ndarray]) -> list[list[str]]:
+    """Each number's name, array by array: kernel [i, j] of layer L is w{i}{j}_L, bias [j] is b{j}_L."""
+    names, layer = [], 0
+    for array in weights:
+        if array.ndim == 2:
+            layer += 1
+            names.append([f"w{i + 1}{j + 1}_{layer}" for i in range(array.shape[0]) for j in range(array.shape[1])])
+        else:
+            names.append([f"b{j + 1}_{layer}" for j in range(array.shape[0])])
+    return names
+
+
+def as_params(weights: list[np.ndarray], lesson: Lesson) -> dict[str, np.ndarray]:
+    """The engine's weight list as the student's params: one number per course name, or W and b."""
+    if lesson.matrix:
+        kernel, bias = weights
+        return {"W": np.asarray(kernel, np.float64).T.copy(), "b": np.asarray(bias, np.float64).copy()}
+    return {name: np.float64(value) for array, names in zip(weights, course_names(weights))
+            for name, value in zip(names, np.asarray(array, np.float64).reshape(-1))}
+
+
+@dataclass
+class Steps:
+    """The engine's steps: the weights before each, its batch, and the engine's numbers there in float64."""
+
+    recipe: object
+    lesson: Lesson
+    batch_size: int
+    weights: list = field(default_factory=list)  # per step: params before it
+    batches: list = field(default_factory=list)  # per step: (x, y)
+    outputs: list = field(default_factory=list)  # per step: the network's output for the batch
+    gradients: list = field(default_factory=list)  # per step: params-shaped gradients
+    updated: list = field(default_factory=list)  # per step: params after the rule, from the gradients above
+
+
+def engine_steps(recipe_name: str, count: int) -> Steps:
+    """The first `count` steps of the recipe's run on the numpy engine, as `fit` takes them.
+
+    The weights follow the engine's own float32 path; at each, the engine's network computes the output,
+    gradients and rule's update again in float64, the precision the student's NumPy works in."""
+    from beanstrain.engines.numpy_net import KERAS_LOSSES, Network, read_layers
+    from beanstrain.engines.order import epoch_permutation
+    from beanstrain.engines.rules import make_rule
+    from beanstrain.objectives import make_loss
+    from beanstrain.preparation import prepare
+    from beanstrain.recipes import resolve_recipe
+
+    lesson = get_lesson(recipe_name)
+    recipe = resolve_recipe(recipe_name)
+    prepared = prepare(recipe, "cpu", None, io.StringIO(), engine="numpy")
+    rule = make_rule(recipe.optimizer, recipe.learning_rate)
+    network = Network(read_layers(prepared.model), KERAS_LOSSES[type(make_loss(prepared.loss_name)).__name__],
+                      perceptron_error=rule.perceptron_error)
+    weights = [np.array(value, dtype=np.float32) for value in prepared.model.get_weights()]
+    x, y = np.asarray(prepared.data.x, np.float32), np.asarray(prepared.data.y, np.float32)
+    size = prepared.batch_size
+    per_epoch = -(-len(x) // size)
+    steps = Steps(recipe, lesson, size)
+    rate = np.float64(recipe.learning_rate)
+    for step in range(count):
+        epoch, start = divmod(step, per_epoch)
+        order = epoch_permutation(recipe.seed, epoch, len(x))[start * size:(start + 1) * size]
+        x_batch, y_batch = x[order], y[order]
+        exact = [weight.astype(np.float64) for weight in weights]
+        outputs, _ = network.forward(exact, x_batch.astype(np.float64))
+        gradients = network.backward(exact, outputs, network.output_error(y_batch.astype(np.float64), outputs[-1]))
+        after = [weight.copy() for weight in exact]
+        for weight, gradient in zip(after, gradients):
+            rule.entry.step(weight, gradient.copy(), rate)
+        steps.weights.append(as_params(weights, lesson))
+        steps.batches.append((x_batch, y_batch))
+        steps.outputs.append(outputs[-1])
+        steps.gradients.append(as_params(gradients, lesson))
+        steps.updated.append(as_params(after, lesson))
+        # The engine's own step, in float32, to the next step's weights (numpy_engine.NumpyTrainer._train_epoch).
+        forward, _ = network.forward(weights, x_batch)
+        rule.update(weights, network.backward(weights, forward, network.output_error(y_batch, forward[-1])))
+    return steps
+
+
+@dataclass
+class Finding:
+    """What the check found for one of the student's functions (or their file)."""
+
+    function: str  # forward, gradients, update, or "file" when it cannot even be imported
+    steps: int  # the steps it was checked on
+    step: int | None = None  # the first step where it differs or failed; None: it agrees at every step
+    message: str = ""  # one line: what differs, or what went wrong
+    details: list[str] = field(default_factory=list)  # the finite-difference verdict, a hint, the traceback
+    crashed: bool = False  # it raised, returned the wrong thing or hung, rather than computing other numbers
+    quantity: str = ""  # the weight (or "output") that differs first
+    index: int = 0  # which of its numbers
+
+    @property
+    def passed(self) -> bool:
+        return self.step is None and not self.message
+
+
+@dataclass
+class CheckResult:
+    recipe: str
+    student: str
+    steps: int
+    batch_size: int
+    rate: float
+    findings: list[Finding]
+
+    @property
+    def passed(self) -> bool:
+        return all(finding.passed for finding in self.findings)
+
+
+def write_steps(path: Path, steps: Steps) -> None:
+    arrays = {"names": np.array(list(steps.weights[0])), "steps": np.array(len(steps.weights)),
+              "rate": np.array(float(steps.recipe.learning_rate)),
+              "half": np.array(steps.recipe.optimizer == "rosenblatt")}
+    for step, (params, (x, y), gradients) in enumerate(zip(steps.weights, steps.batches, steps.gradients), 1):
+        arrays[f"x{step}"], arrays[f"y{step}"] = x.astype(np.float64), y.astype(np.float64)
+        arrays.update({f"p{step}:{name}": np.asarray(value) for name, value in params.items()})
+        arrays.update({f"g{step}:{name}": np.asarray(value) for name, value in gradients.items()})
+    np.savez(path, **arrays)
+
+
+def last_call(status: Path) -> tuple[str, str]:
+    """The function the child called last and the step, from its status file: where it hung or died."""
+    words = status.read_text().split() if status.exists() else []
+    return (words[-2], words[-1]) if len(words) >= 2 else ("import", "0")
+
+
+def run_student(student: Path, steps: Steps, time_limit: float, memory_limit: int) -> tuple[dict, dict]:
+    """The student's answers and problems (`check_runner`); a hang is the problem of the function it hung in."""
+    runner = Path(__file__).with_name("check_runner.py")
+    with tempfile.TemporaryDirectory(prefix="beanstrain-check-") as folder:
+        folder = Path(folder)
+        write_steps(folder / "steps.npz", steps)
+        status = folder / "status.txt"
+        # One BLAS thread: the child's address space is capped, and each thread reserves a stack.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = [sys.executable, "-I", str(runner), str(student.resolve()), str(folder / "steps.npz"),
+                   str(folder / "answers.npz"), str(status), str(memory_limit)]
+        try:
+            child = subprocess.run(command, cwd=student.resolve().parent, env=env, capture_output=True, text=True,
+                                   timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            function, step = last_call(status)
+            where = "when imported" if function == "import" else f"at step {step}"
+            return {}, {function: {"step": int(step), "hang": True, "traceback": [],
+                                   "message": f"did not finish within {time_limit:g} s {where} "
+                                              "(an endless loop, or a wait for input?)"}}
+        problems_file = folder / "problems.json"
+        if not problems_file.exists():
+            last = (child.stderr.strip().splitlines() or [f"exit status {child.returncode}"])[-1]
+            if "MemoryError" in child.stderr or "Cannot allocate" in child.stderr:
+                last = f"ran out of memory (the limit is {memory_limit} MiB)"
+            function, step = last_call(status)
+            return {}, {function: {"step": int(step), "message": f"stopped the check: {last}", "traceback": []}}
+        with np.load(folder / "answers.npz") as answers:
+            return {key: answers[key] for key in answers.files}, json.loads(problems_file.read_text())
+
+
+def first_difference(expected: dict, got: dict, reference: dict | None = None):
+    """(name, index, expected, got) of the first number that differs, or None.
+
+    Each number is judged against its `reference` (the expected value itself, or an update's expected step)
+    and against the largest reference of the step, so a value near zero beside large ones is not judged alone."""
+    reference = expected if reference is None else reference
+    scale = max(float(np.abs(value).max()) for value in reference.values())
+    for name, wanted in expected.items():
+        wanted, answer = np.asarray(wanted).reshape(-1), np.asarray(got[name]).reshape(-1)
+        ref = np.abs(np.asarray(reference[name])).reshape(-1)
+        bound = TOLERANCE * np.maximum(ref, scale) + 1e-12 * (1 + np.abs(wanted))
+        wrong = np.flatnonzero(~(np.abs(answer - wanted) <= bound))
+        if wrong.size:
+            return name, int(wrong[0]), float(wanted[wrong[0]]), float(answer[wrong[0]])
+    return None
+
+
+def ratio_hint(expected: dict, got: dict, batch_size: int, what: str) -> str:
+    """A likely cause when every number is the same multiple of the engine's: a sign, a factor 2, a sum."""
+    wanted = np.concatenate([np.asarray(value, np.float64).reshape(-1) for value in expected.values()])
+    answer = np.concatenate([np.asarray(got[name], np.float64).reshape(-1) for name in expected])
+    large = np.abs(wanted) > 1e-3 * np.abs(wanted).max()
+    if not large.any():
+        return ""
+    ratios = answer[large] / wanted[large]
+    if np.ptp(ratios) > 1e-3 * max(1.0, abs(ratios[0])):
+        return ""
+    causes = {-1: "the opposite sign: a sign slip (+ for -, or y - a for a - y)?",
+              2: "twice the engine's: applied twice, or a factor 2 too many?",
+              0.5: "half the engine's: a factor 2 missing?",
+              0: "zero: nothing computed, or nothing returned?"}
+    if batch_size > 1:
+        causes[batch_size] = f"{batch_size} times the engine's: summed over the batch of {batch_size} where " \
+                             "the lesson takes the mean?"
+    for ratio, cause in causes.items():
+        if abs(ratios[0] - ratio) <= 1e-3 * max(1.0, abs(ratio)):
+            return f"every {what} is {cause}"
+    return ""
+
+
+def answers_at(answers: dict, prefix: str, step: int, names) -> dict:
+    return {name: answers[f"{prefix}{step}:{name}"] for name in names}
+
+
+def crash_finding(function: str, problem: dict, checked: int, student: str) -> Finding:
+    step = problem["step"]
+    if problem["message"] == "is not defined in the file":
+        signature = {"forward": "forward(params, x)", "gradients": "gradients(params, x, y)",
+                     "update": "update(params, grads, rate)"}[function]
+        return Finding(function, checked, 0, f"{function} is not defined in {student}: the lesson asks for "
+                       f"{signature} (see beanstrain check --template)", crashed=True)
+    where = "" if function == "file" else f" at step {step}"
+    message = f"{function} {problem['message']}" if problem.get("hang") or function == "file" \
+        else f"{function}{where} {problem['message']}"
+    return Finding(function, checked, step, message, list(problem["traceback"]), crashed=True)
+
+
+def judge(steps: Steps, answers: dict, problems: dict, student: str) -> list[Finding]:
+    """One finding per function, each against the engine at every step."""
+    checked = len(steps.weights)
+    if "import" in problems:
+        problem = dict(problems["import"], message=f"{student} {problems['import']['message']}")
+        return [crash_finding("file", problem, checked, student)]
+    names = list(steps.weights[0])
+    findings = {}
+    for function in FUNCTIONS:
+        if function in problems:
+            findings[function] = crash_finding(function, problems[function], checked, student)
+            continue
+        finding = findings[function] = Finding(function, checked)
+        for step in range(1, checked + 1):
+            if function == "forward":
+                expected = {"output": steps.outputs[step - 1]}
+                got = {"output": answers[f"forward{step}"].reshape(expected["output"].shape)}
+                reference = None
+            elif function == "gradients":
+                expected, reference = steps.gradients[step - 1], None
+                got = answers_at(answers, "gradients", step, names)
+            else:
+                expected, got = steps.updated[step - 1], answers_at(answers, "update", step, names)
+                before = steps.weights[step - 1]
+                reference = {name: np.asarray(expected[name]) - before[name] for name in names}
+            difference = first_difference(expected, got, reference)
+            if difference is not None:
+                describe(finding, step, difference, steps, expected, got)
+                break
+    slopes_verdict(findings, steps, answers)
+    return [findings[function] for function in FUNCTIONS]
+
+
+def describe(finding: Finding, step: int, difference, steps: Steps, expected: dict, got: dict) -> None:
+    name, index, wanted, answer = difference
+    relative = abs(answer - wanted) / abs(wanted) if wanted else float("inf")
+    finding.step, finding.quantity, finding.index = step, name, index
+    if finding.function == "forward":
+        x = steps.batches[step - 1][0][index // expected["output"].shape[-1]]
+        sample = f"the output for sample {index + 1} of the batch (x = {np.round(x, 4).tolist()})"
+        finding.message = f"forward differs at step {step}: {sample}: expected {wanted:.6g}, got {answer:.6g} " \
+                          f"(relative error {relative:.2g})"
+        return
+    label = name if np.size(expected[name]) == 1 else f"{name}{list(np.unravel_index(index, np.shape(expected[name])))}"
+    finding.message = f"{finding.function} differs at step {step}: {label}: expected {wanted:.6g}, got {answer:.6g} " \
+                      f"(relative error {relative:.2g})"
+    if finding.function == "update":
+        before = steps.weights[step - 1]
+        change = {key: np.asarray(got[key]) - before[key] for key in got}
+        wanted_change = {key: np.asarray(expected[key]) - before[key] for key in expected}
+        old = float(np.asarray(before[name]).reshape(-1)[index])
+        finding.details.append(f"the step {label} took: expected {wanted - old:.6g}, got {answer - old:.6g}; "
+                               "update was given the engine's gradients, so this is update's own mistake")
+        hint = ratio_hint(wanted_change, change, steps.batch_size, "step")
+    else:
+        hint = ratio_hint(expected, got, steps.batch_size, "gradient")
+    if hint:
+        finding.details.append(hint)
+
+
+def slopes_verdict(findings: dict, steps: Steps, answers: dict) -> None:
+    """Finite differences of the lesson's loss through the student's forward: a wrong gradient or a wrong forward?"""
+    forward, gradients, update = (findings[function] for function in FUNCTIONS)
+    if gradients.crashed or forward.crashed:
+        return
+    names = list(steps.weights[0])
+    if gradients.step is None:
+        worst = max(float(np.abs(answers[f"slope{step}:{name}"] - steps.gradients[step - 1][name]).max())
+                    for step in range(1, len(steps.weights) + 1) for name in names)
+        gradients.details.append(f"the loss's slopes by finite differences through your forward agree "
+                                 f"(largest difference {worst:.1g})")
+        if update.step is not None:
+            update.details.append("your gradients are right (the engine's, and the slope of the loss): "
+                                  "your update is wrong")
+        if forward.step is not None:
+            forward.details.append("your gradients are right, so the mistake is in forward alone")
+        return
+    step = gradients.step
+    slope = answers_at(answers, "slope", step, names)
+    got = answers_at(answers, "gradients", step, names)
+    name = gradients.quantity
+    measured = float(np.asarray(slope[name]).reshape(-1)[gradients.index])
+    if forward.step is None or forward.step > step:
+        gradients.details.insert(0, f"the loss's slope along {name}, measured through your forward by finite "
+                                    f"differences, is {measured:.6g}, as the engine's: your gradient is wrong, "
+                                    "not your forward pass")
+    elif first_difference(slope, got) is None:
+        gradients.details.insert(0, "your gradients are the slopes of your own forward pass, which is wrong: "
+                                    "fix forward first")
+    else:
+        gradients.details.insert(0, f"your gradient is neither the engine's nor the slope of your own forward "
+                                    f"pass ({measured:.6g}, by finite differences)")
+
+
+def check_file(student: Path, recipe_name: str, steps: int = DEFAULT_STEPS, time_limit: float = TIME_LIMIT,
+               memory_limit: int = MEMORY_LIMIT) -> CheckResult:
+    """Check a student's file against the first `steps` steps of a lesson's run on the numpy engine.
+
+    A file that is missing, or a lesson that is not one, is a UsageError; anything about the student's code
+    (an exception, a hang, a wrong number) is a finding in the result."""
+    student = Path(student)
+    get_lesson(recipe_name)
+    if not student.is_file():
+        raise UsageError(f"{student}: no such file; start one with: beanstrain check --template {recipe_name} "
+                         f"> {student.name}")
+    if not 1 <= steps <= 10_000:
+        raise UsageError(f"--steps must be between 1 and 10000, got {steps}")
+    oracle = engine_steps(recipe_name, steps)
+    answers, problems = run_student(student, oracle, time_limit, memory_limit)
+    return CheckResult(recipe_name, student.name, steps, oracle.batch_size, float(oracle.recipe.learning_rate),
+                       judge(oracle, answers, problems, student.name))
+
+
+def report_text(result: CheckResult) -> str:
+    """What `beanstrain check` prints: a line per function, what differs first, and a verdict."""
+    batches = "one sample" if result.batch_size == 1 else f"{result.batch_size} samples"
+    lines = [f"{result.student} against the numpy engine on {result.recipe}: {result.steps} steps "
+             f"({batches} a step, rate {result.rate:g})"]
+    for finding in result.findings:
+        if finding.passed:
+            given = " (given the engine's gradients)" if finding.function == "update" else ""
+            lines.append(f"  {finding.function:<10} ok at all {finding.steps} steps{given}")
+        else:
+            lines.append(f"  {finding.function:<10} {finding.message}")
+        lines.extend(f"  {'':<10} {detail}" for detail in finding.details)
+    failed = [finding.function for finding in result.findings if not finding.passed]
+    if not failed:
+        lines.append(f"PASS: forward, gradients and update give the engine's numbers at every one of the "
+                     f"{result.steps} steps")
+    else:
+        lines.append(f"FAIL: {', '.join(failed)} {'differs' if len(failed) == 1 else 'differ'} from the engine; "
+                     "fix the first step shown, then check again")
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(result: CheckResult) -> str:
+    """JUnit XML for an autograder or CI: one test case per function, failed or errored as the check found."""
+    suite = ElementTree.Element("testsuite", name=f"beanstrain check {result.recipe}", tests=str(len(result.findings)),
+                                failures=str(sum(not f.passed and not f.crashed for f in result.findings)),
+                                errors=str(sum(f.crashed for f in result.findings)))
+    for finding in result.findings:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"{result.recipe}.{Path(result.student).stem}",
+                                      name=f"{finding.function} ({finding.steps} steps)")
+        if not finding.passed:
+            outcome = ElementTree.SubElement(case, "error" if finding.crashed else "failure",
+                                             message=finding.message)
+            outcome.text = "\n".join([finding.message, *finding.details])
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_junit(path: Path, result: CheckResult) -> None:
+    try:
+        files.write_text(Path(path), junit_xml(result))
+    except OSError as error:
+        raise UsageError(f"--junit {path}: cannot write it: {error.strerror or error}") from None
+
+
+def template_text(recipe_name: str) -> str:
+    """The lesson's starting file: the three functions' signatures and docstrings, their bodies TODOs."""
+    from beanstrain.recipes import resolve_recipe
+
+    lesson = get_lesson(recipe_name)
+    recipe = resolve_recipe(recipe_name)
+    text = (resources.files("beanstrain") / "templates" / f"check-{lesson.template}.py.tmpl").read_text()
+    batch = "the whole training set" if not recipe.batch_size else \
+        "one sample" if recipe.batch_size == 1 else f"{recipe.batch_size} samples"
+    return Template(text).substitute(recipe=recipe_name, description=recipe.description, batch=batch,
+                                     rate=f"{recipe.learning_rate:g}")

@@ -1,0 +1,16 @@
+"""The slope lessons by gradient descent (beans1-sgd, beans1-batch, beans1-minibatch), written right."""
+
+import numpy as np
+
+
+def forward(params, x):
+    return params["w11_1"] * x
+
+
+def gradients(params, x, y):
+    w = params["w11_1"]
+    return {"w11_1": np.mean(2 * x**2 * w - 2 * x * y)}
+
+
+def update(params, grads, rate):
+    return {"w11_1": params["w11_1"] - rate * grads["w11_1"]}
