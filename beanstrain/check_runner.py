@@ -34,8 +34,9 @@ def where(error: BaseException, student: str) -> list[str]:
     """The student's part of the traceback: their file's frames only, innermost last."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if os.path.abspath(frame.filename) == student]
-    return [f'  File "{os.path.basename(frame.filename)}", line {frame.lineno}, in {frame.name}\n'
-            f"    {(frame.line or '').strip()}" for frame in frames]
+    return [line for frame in frames
+            for line in (f'File "{os.path.basename(frame.filename)}", line {frame.lineno}, in {frame.name}',
+                         f"  {(frame.line or '').strip()}")]
 
 
 def numbers(value, what: str, shape):
@@ -87,6 +88,9 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
             return getattr(module, function)(*arguments)
         except MemoryError as error:
             raise Problem(f"ran out of memory (the limit is {memory_mib} MiB)") from error
+        except NotImplementedError as error:
+            raise Problem(f"is not written yet (it raises NotImplementedError: {error})".replace(": )", ")")) \
+                from error
         except Exception as error:  # the student's exception, to be reported and not raised
             said = str(error).strip().splitlines()
             raise Problem(f"raised {type(error).__name__}" + (f": {said[0]}" if said else "")) from error
@@ -100,8 +104,8 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
         spec.loader.exec_module(module)
     except SyntaxError as error:
         report("import", 0, f"is not valid Python: {error.msg} (line {error.lineno})")
-        problems["import"]["traceback"] = [f'  File "{os.path.basename(student)}", line {error.lineno}',
-                                           f"    {(error.text or '').strip()}"]
+        problems["import"]["traceback"] = [f'File "{os.path.basename(student)}", line {error.lineno}',
+                                           f"  {(error.text or '').strip()}"]
         module = None
     except BaseException as error:  # anything at import time, SystemExit included, is the file's problem
         report("import", 0, f"raised {type(error).__name__} when imported: {str(error).strip()}".rstrip(": "), error)

@@ -302,6 +302,11 @@ def judge(steps: Steps, answers: dict, problems: dict, student: str) -> list[Fin
         if function in problems:
             findings[function] = crash_finding(function, problems[function], checked, student)
             continue
+        if f"{function}1" not in answers and f"{function}1:{names[0]}" not in answers:  # the child was stopped first
+            stopped = next(iter(problems), "import")
+            findings[function] = Finding(function, checked, None, f"{function} was not checked: the check was "
+                                         f"stopped in {stopped}", crashed=True)
+            continue
         finding = findings[function] = Finding(function, checked)
         for step in range(1, checked + 1):
             if function == "forward":
@@ -328,8 +333,8 @@ def describe(finding: Finding, step: int, difference, steps: Steps, expected: di
     relative = abs(answer - wanted) / abs(wanted) if wanted else float("inf")
     finding.step, finding.quantity, finding.index = step, name, index
     if finding.function == "forward":
-        x = steps.batches[step - 1][0][index // expected["output"].shape[-1]]
-        sample = f"the output for sample {index + 1} of the batch (x = {np.round(x, 4).tolist()})"
+        x = [f"{value:.4g}" for value in steps.batches[step - 1][0][index // expected["output"].shape[-1]]]
+        sample = f"the output for sample {index + 1} of the batch (x = {x[0] if len(x) == 1 else ', '.join(x)})"
         finding.message = f"forward differs at step {step}: {sample}: expected {wanted:.6g}, got {answer:.6g} " \
                           f"(relative error {relative:.2g})"
         return
@@ -362,8 +367,8 @@ def slopes_verdict(findings: dict, steps: Steps, answers: dict) -> None:
         gradients.details.append(f"the loss's slopes by finite differences through your forward agree "
                                  f"(largest difference {worst:.1g})")
         if update.step is not None:
-            update.details.append("your gradients are right (the engine's, and the slope of the loss): "
-                                  "your update is wrong")
+            update.details.insert(0, "your gradients are right (the engine's, and the slope of the loss): "
+                                     "your update is wrong")
         if forward.step is not None:
             forward.details.append("your gradients are right, so the mistake is in forward alone")
         return
@@ -376,9 +381,9 @@ def slopes_verdict(findings: dict, steps: Steps, answers: dict) -> None:
         gradients.details.insert(0, f"the loss's slope along {name}, measured through your forward by finite "
                                     f"differences, is {measured:.6g}, as the engine's: your gradient is wrong, "
                                     "not your forward pass")
-    elif first_difference(slope, got) is None:
-        gradients.details.insert(0, "your gradients are the slopes of your own forward pass, which is wrong: "
-                                    "fix forward first")
+    elif first_difference({name: slope[name]}, {name: got[name]}) is None:
+        gradients.details.insert(0, f"your gradient for {name} is the slope of your own forward pass, which is "
+                                    "wrong: fix forward first")
     else:
         gradients.details.insert(0, f"your gradient is neither the engine's nor the slope of your own forward "
                                     f"pass ({measured:.6g}, by finite differences)")
@@ -410,17 +415,17 @@ def report_text(result: CheckResult) -> str:
              f"({batches} a step, rate {result.rate:g})"]
     for finding in result.findings:
         if finding.passed:
-            given = " (given the engine's gradients)" if finding.function == "update" else ""
-            lines.append(f"  {finding.function:<10} ok at all {finding.steps} steps{given}")
+            given = ", given the engine's gradients" if finding.function == "update" else ""
+            lines.append(f"  {finding.function} agrees at all {finding.steps} steps{given}")
         else:
-            lines.append(f"  {finding.function:<10} {finding.message}")
-        lines.extend(f"  {'':<10} {detail}" for detail in finding.details)
+            lines.append(f"  {finding.message}")
+        lines.extend(f"      {detail}" for detail in finding.details)
     failed = [finding.function for finding in result.findings if not finding.passed]
     if not failed:
-        lines.append(f"PASS: forward, gradients and update give the engine's numbers at every one of the "
-                     f"{result.steps} steps")
+        lines.append(f"PASS: forward, gradients and update give the engine's numbers at all {result.steps} steps")
     else:
-        lines.append(f"FAIL: {', '.join(failed)} {'differs' if len(failed) == 1 else 'differ'} from the engine; "
+        named = ", ".join(failed[:-1]) + " and " + failed[-1] if len(failed) > 1 else failed[0]
+        lines.append(f"FAIL: {named} {'does' if len(failed) == 1 else 'do'} not give the engine's numbers; "
                      "fix the first step shown, then check again")
     return "\n".join(lines) + "\n"
 

@@ -21,6 +21,7 @@ import click
 
 from beanstrain.backends import use_backend
 from beanstrain.catalog import STATES as RUN_STATES
+from beanstrain.checker import DEFAULT_STEPS, LESSONS
 from beanstrain.descriptions import ACTIVATIONS, parse_hidden
 from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
@@ -104,6 +105,7 @@ def cli():
     beanstrain sweep spiral-deep8 --set seed=0..4    one run per seed, on Ray
     beanstrain runs                                  every run under runs/, newest first
     beanstrain report --out runs --open              runs/index.html: a page of every run
+    beanstrain check my_rules.py --recipe beans1-sgd     your own NumPy code against the engine
 
     Every run gets its own folder under runs/ with the model, config.json,
     metrics.json, history.csv, the weight trace, pictures (for generated
@@ -572,6 +574,52 @@ def _plot_file(plot: Path | None) -> Path | None:
     if plot.suffix.lower() != ".png":
         raise UsageError(f"--plot {plot}: the picture is a PNG; give a file name ending in .png, such as compare.png")
     return plot
+
+
+@cli.command("check", context_settings=CONTEXT)
+@click.argument("student_file", required=False, type=click.Path(path_type=Path), metavar="[MY_RULES.py]")
+@click.option("--recipe", metavar="LESSON", help=f"The lesson it is for: {spoken_list(sorted(LESSONS))}.")
+@click.option("--template", "template_recipe", metavar="LESSON",
+              help="Print the lesson's starting file (signatures, docstrings, TODOs) instead of checking one.")
+@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True,
+              help="The steps of the lesson's run to check, from the first.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="REPORT.xml",
+              help="Also write the result as JUnit XML, one test case per function, for an autograder or CI.")
+def check_command(student_file, recipe, template_recipe, steps, junit):
+    """Check your own NumPy forward, gradients and update against the numpy engine, step by step.
+
+    Your file defines forward(params, x), gradients(params, x, y) and
+    update(params, grads, rate), as the lesson's template describes. Each
+    runs on the recipe's own data and batches, given the engine's weights
+    at each step (and update the engine's gradients), so each function is
+    checked on its own: the first step and weight where it differs is
+    shown, expected against got, and the loss's slope measured by finite
+    differences through your forward tells a wrong gradient from a wrong
+    forward pass. Your file runs in a process of its own, with a time and a
+    memory limit; what it raises is shown trimmed to your file. Exit 0 when
+    all agree, 1 when one differs or fails.
+
+    \b
+    beanstrain check --template beans3-backprop > my_rules.py
+    beanstrain check my_rules.py --recipe beans3-backprop
+    beanstrain check my_rules.py --recipe beans1-sgd --steps 500 --junit report.xml
+    """
+    from beanstrain.checker import check_file, report_text, template_text, write_junit
+
+    if template_recipe:
+        if student_file or recipe:
+            raise UsageError("--template prints a starting file; give it alone: "
+                             f"beanstrain check --template {template_recipe} > my_rules.py")
+        click.echo(template_text(template_recipe), nl=False)
+        return
+    if not student_file or not recipe:
+        raise UsageError("give your file and its lesson: beanstrain check my_rules.py --recipe beans1-sgd "
+                         "(start one with: beanstrain check --template beans1-sgd > my_rules.py)")
+    result = check_file(student_file, recipe, steps)
+    if junit:
+        write_junit(junit, result)
+    click.echo(report_text(result), nl=False)
+    sys.exit(0 if result.passed else 1)
 
 
 @cli.command("runs", context_settings=CONTEXT)
