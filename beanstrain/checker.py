@@ -322,13 +322,14 @@ def judge(steps: Steps, answers: dict, problems: dict, student: str) -> list[Fin
                 reference = {name: np.asarray(expected[name]) - before[name] for name in names}
             difference = first_difference(expected, got, reference)
             if difference is not None:
-                describe(finding, step, difference, steps, expected, got)
+                describe(finding, step, difference, steps, expected, got, reference)
                 break
     slopes_verdict(findings, steps, answers)
     return [findings[function] for function in FUNCTIONS]
 
 
-def describe(finding: Finding, step: int, difference, steps: Steps, expected: dict, got: dict) -> None:
+def describe(finding: Finding, step: int, difference, steps: Steps, expected: dict, got: dict,
+             reference: dict | None) -> None:
     name, index, wanted, answer = difference
     relative = abs(answer - wanted) / abs(wanted) if wanted else float("inf")
     finding.step, finding.quantity, finding.index = step, name, index
@@ -341,6 +342,10 @@ def describe(finding: Finding, step: int, difference, steps: Steps, expected: di
     label = name if np.size(expected[name]) == 1 else f"{name}{list(np.unravel_index(index, np.shape(expected[name])))}"
     finding.message = f"{finding.function} differs at step {step}: {label}: expected {wanted:.6g}, got {answer:.6g} " \
                       f"(relative error {relative:.2g})"
+    others = [key for key in expected if key != name and first_difference(
+        {key: expected[key]}, {key: got[key]}, None if reference is None else {key: reference[key]}) is not None]
+    if others:
+        finding.details.append(f"also wrong at this step: {', '.join(others)}")
     if finding.function == "update":
         before = steps.weights[step - 1]
         change = {key: np.asarray(got[key]) - before[key] for key in got}
@@ -378,9 +383,8 @@ def slopes_verdict(findings: dict, steps: Steps, answers: dict) -> None:
     name = gradients.quantity
     measured = float(np.asarray(slope[name]).reshape(-1)[gradients.index])
     if forward.step is None or forward.step > step:
-        gradients.details.insert(0, f"the loss's slope along {name}, measured through your forward by finite "
-                                    f"differences, is {measured:.6g}, as the engine's: your gradient is wrong, "
-                                    "not your forward pass")
+        gradients.details.insert(0, f"finite differences of the loss through your forward give {measured:.6g} "
+                                    f"for {name}, as the engine does: your gradient is wrong, not your forward pass")
     elif first_difference({name: slope[name]}, {name: got[name]}) is None:
         gradients.details.insert(0, f"your gradient for {name} is the slope of your own forward pass, which is "
                                     "wrong: fix forward first")
@@ -428,6 +432,14 @@ def report_text(result: CheckResult) -> str:
         lines.append(f"FAIL: {named} {'does' if len(failed) == 1 else 'do'} not give the engine's numbers; "
                      "fix the first step shown, then check again")
     return "\n".join(lines) + "\n"
+
+
+def result_json(result: CheckResult) -> dict:
+    """What `check --json` prints: the lesson, the file, whether it passed, and each function's finding."""
+    return {"recipe": result.recipe, "file": result.student, "steps": result.steps, "passed": result.passed,
+            "findings": [{"function": finding.function, "passed": finding.passed, "step": finding.step,
+                          "weight": finding.quantity or None, "message": finding.message,
+                          "details": finding.details, "crashed": finding.crashed} for finding in result.findings]}
 
 
 def junit_xml(result: CheckResult) -> str:

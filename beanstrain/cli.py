@@ -585,7 +585,8 @@ def _plot_file(plot: Path | None) -> Path | None:
               help="The steps of the lesson's run to check, from the first.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="REPORT.xml",
               help="Also write the result as JUnit XML, one test case per function, for an autograder or CI.")
-def check_command(student_file, recipe, template_recipe, steps, junit):
+@json_option("Print the result as one JSON object: passed, and per function the step, message and details.")
+def check_command(student_file, recipe, template_recipe, steps, junit, as_json):
     """Check your own NumPy forward, gradients and update against the numpy engine, step by step.
 
     Your file defines forward(params, x), gradients(params, x, y) and
@@ -604,7 +605,7 @@ def check_command(student_file, recipe, template_recipe, steps, junit):
     beanstrain check my_rules.py --recipe beans3-backprop
     beanstrain check my_rules.py --recipe beans1-sgd --steps 500 --junit report.xml
     """
-    from beanstrain.checker import check_file, report_text, template_text, write_junit
+    from beanstrain.checker import check_file, report_text, result_json, template_text, write_junit
 
     if template_recipe:
         if student_file or recipe:
@@ -618,7 +619,10 @@ def check_command(student_file, recipe, template_recipe, steps, junit):
     result = check_file(student_file, recipe, steps)
     if junit:
         write_junit(junit, result)
-    click.echo(report_text(result), nl=False)
+    if as_json:
+        emit_json(result_json(result))
+    else:
+        click.echo(report_text(result), nl=False)
     sys.exit(0 if result.passed else 1)
 
 

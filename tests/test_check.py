@@ -10,6 +10,7 @@ The checks run through the library in this process (TensorFlow is imported once)
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from xml.etree import ElementTree
@@ -89,7 +90,7 @@ SLIPS = [
     ("beans1-rosenblatt", "slope_rosenblatt", "-(y - y_pred) * x", "(y - y_pred) * x",
      "gradients", 1, "w11_1", ["your gradient is wrong", "opposite sign"]),
     ("beans0-backprop", "neuron_sigmoid", "dz = -2 * (y - a) * a * (1 - a)", "dz = -2 * (y - a)",
-     "gradients", 1, "w11_1", ["your gradient is wrong, not your forward pass"]),
+     "gradients", 1, "w11_1", ["your gradient is wrong, not your forward pass", "also wrong at this step: b1_1"]),
     ("beans3-backprop", "hidden2", 'params["w11_2"] * a1_1 * (1 - a1_1)', 'params["w11_2"]',
      "gradients", 1, "w11_1", ["your gradient is wrong, not your forward pass"]),
     ("beans3-backprop", "hidden2", 'dz2_1 = dz1_2 * params["w21_2"]', 'dz2_1 = dz1_2 * params["w11_2"]',
@@ -276,8 +277,9 @@ def test_cli_checks_a_file_and_writes_junit(invoke, tmp_path):
     assert sorted(cases) == ["forward (10 steps)", "gradients (10 steps)", "update (10 steps)"]
     assert cases["gradients (10 steps)"].find("failure").get("message").startswith("gradients differs at step 1")
     assert cases["forward (10 steps)"].find("failure") is None
-    right = invoke("check", SOLUTIONS / "neuron_sigmoid.py", "--recipe", "beans0-backprop", "--steps", 10)
-    assert right.output.splitlines()[-1].startswith("PASS")
+    right = invoke("check", SOLUTIONS / "neuron_sigmoid.py", "--recipe", "beans0-backprop", "--steps", 10, "--json")
+    summary = json.loads(right.output)
+    assert summary["passed"] and [finding["passed"] for finding in summary["findings"]] == [True, True, True]
 
 
 def test_cli_template_and_usage_errors(invoke, tmp_path):
