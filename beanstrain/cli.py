@@ -605,7 +605,8 @@ def check_command(student_file, recipe, template_recipe, steps, junit, as_json):
     beanstrain check my_rules.py --recipe beans3-backprop
     beanstrain check my_rules.py --recipe beans1-sgd --steps 500 --junit report.xml
     """
-    from beanstrain.checker import check_file, report_text, result_json, template_text, write_junit
+    from beanstrain.check_verdicts import report_text, result_json, write_junit
+    from beanstrain.checker import check_file, template_text
 
     if template_recipe:
         if student_file or recipe:

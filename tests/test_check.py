@@ -11,13 +11,14 @@ The checks run through the library in this process (TensorFlow is imported once)
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
-from beanstrain import checker
+from beanstrain import check_verdicts, checker
 from beanstrain.errors import UsageError
 
 SOLUTIONS = Path(__file__).parent / "check_solutions"
@@ -27,7 +28,9 @@ RIGHT = {"beans1-sgd": "slope_sgd", "beans1-batch": "slope_sgd", "beans1-minibat
 
 
 def slipped(tmp_path: Path, solution: str, old: str, new: str) -> Path:
-    """The right solution with one slip: `old` replaced by `new` (which must be there to replace)."""
+    """The right solution with one slip: `old` replaced by `new` (which must be there to replace), beside the
+    other solutions it may import."""
+    shutil.copytree(SOLUTIONS, tmp_path, dirs_exist_ok=True)
     text = (SOLUTIONS / f"{solution}.py").read_text()
     assert old in text, f"{old!r} is not in {solution}.py"
     path = tmp_path / f"{solution}_slipped.py"
@@ -41,7 +44,7 @@ def written(tmp_path: Path, text: str, name: str = "my_rules.py") -> Path:
     return path
 
 
-def by_function(result: checker.CheckResult) -> dict[str, checker.Finding]:
+def by_function(result: check_verdicts.CheckResult) -> dict[str, check_verdicts.Finding]:
     return {finding.function: finding for finding in result.findings}
 
 
@@ -56,8 +59,8 @@ def test_every_numpy_recipe_is_a_lesson_with_a_right_solution():
 def test_right_solutions_pass(recipe):
     steps = 30 if recipe != "beans1-batch" else 5
     result = checker.check_file(SOLUTIONS / f"{RIGHT[recipe]}.py", recipe, steps=steps)
-    assert result.passed, checker.report_text(result)
-    assert "PASS" in checker.report_text(result)
+    assert result.passed, check_verdicts.report_text(result)
+    assert "PASS" in check_verdicts.report_text(result)
 
 
 def test_the_steps_are_the_engines_own():
@@ -111,7 +114,7 @@ SLIPS = [
                          ids=[f"{slip[0]}-{slip[4]}-{index}" for index, slip in enumerate(SLIPS)])
 def test_each_slip_is_caught_at_its_step(tmp_path, lesson, solution, old, new, function, step, weight, words):
     result = checker.check_file(slipped(tmp_path, solution, old, new), lesson, steps=20)
-    text = checker.report_text(result)
+    text = check_verdicts.report_text(result)
     assert not result.passed
     findings = by_function(result)
     caught = findings[function]
@@ -135,21 +138,8 @@ def test_a_transposed_matrix_is_a_wrong_shape(tmp_path):
 
 
 def test_gradients_written_from_a_wrong_forward_are_told_apart(tmp_path):
-    """A sigmoid left out of forward and of the gradients alike: the gradients are its forward's slopes."""
-    path = written(tmp_path, """
-        import numpy as np
-
-        def forward(params, x):
-            return params["w11_1"] * x + params["b1_1"]
-
-        def gradients(params, x, y):
-            error = -2 * (y - forward(params, x))
-            return {"w11_1": np.mean(error * x), "b1_1": np.mean(error)}
-
-        def update(params, grads, rate):
-            return {name: params[name] - rate * grads[name] for name in params}
-        """)
-    findings = by_function(checker.check_file(path, "beans0-backprop", steps=5))
+    """The linear neuron given for the sigmoid one: its gradients are the slopes of its own (wrong) forward."""
+    findings = by_function(checker.check_file(SOLUTIONS / "neuron_linear.py", "beans0-backprop", steps=5))
     assert findings["forward"].step == 1 and findings["gradients"].step == 1
     assert findings["gradients"].details[0] == ("your gradient for w11_1 is the slope of your own forward pass, "
                                                 "which is wrong: fix forward first")
@@ -263,7 +253,7 @@ def test_each_template_is_valid_python_whose_todos_are_reported(recipe, tmp_path
     if recipe == "beans3-backprop":  # the untouched template checks: every function is still a TODO
         result = checker.check_file(written(tmp_path, text), recipe, steps=2)
         assert [finding.message.split(" (")[0] for finding in result.findings] == [
-            f"{function} at step 1 is not written yet" for function in checker.FUNCTIONS]
+            f"{function} at step 1 is not written yet" for function in check_verdicts.FUNCTIONS]
 
 
 def test_cli_checks_a_file_and_writes_junit(invoke, tmp_path):

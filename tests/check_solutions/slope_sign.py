@@ -1,15 +1,12 @@
-"""The fixed-step slope lesson (beans1-sign), written right."""
+"""The fixed-step slope lesson (beans1-sign), written right: gradient descent's forward and gradients, another update.
+
+A student's file may import its neighbours, as this one does: its folder is on the path.
+"""
 
 import numpy as np
+from slope_sgd import forward, gradients
 
-
-def forward(params, x):
-    return params["w11_1"] * x
-
-
-def gradients(params, x, y):
-    w = params["w11_1"]
-    return {"w11_1": np.mean(2 * x**2 * w - 2 * x * y)}
+__all__ = ["forward", "gradients", "update"]
 
 
 def update(params, grads, rate):
