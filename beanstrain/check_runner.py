@@ -6,13 +6,14 @@
 standard library, NumPy and the student's file: no TensorFlow, no beanstrain.  Its address space is
 capped (RLIMIT_AS, in MiB) before NumPy is imported; the parent caps its time.
 
-`steps.npz` holds, for each step k, the engine's weights before it (`p{k}:NAME`), the batch (`x{k}`,
-`y{k}`) and the engine's gradients (`g{k}:NAME`, given to `update` so it is checked on its own), with
-`names`, `shapes`, `rate` and `half` (the lesson's loss is half the squared error).  Each function runs
-over every step in turn; `answers.npz` gets what it returned (`forward{k}`, `gradients{k}:NAME`,
-`update{k}:NAME`) and `slope{k}:NAME`, the slope of the lesson's loss on the student's own `forward`
-measured by central differences.  A function that fails stops its own checks only: `problems.json`
-beside `answers.npz` says which, at which step, why, with the traceback trimmed to the student's file.
+`steps.npz` holds, stacked over the steps, the engine's weights before each (`p:NAME`), the batches
+(`x` and `y`, step k's rows from `starts[k-1]` to `starts[k]`) and the engine's gradients (`g:NAME`,
+given to `update` so it is checked on its own), with `names`, `rate` and `half` (the lesson's loss is
+half the squared error).  Each function runs over every step in turn; `answers.npz` gets what it
+returned, stacked alike (`forward`, `gradients:NAME`, `update:NAME`), and `slope:NAME`, the slope of
+the lesson's loss through the student's own `forward` measured by central differences.  A function
+that fails stops its own checks only: `problems.json` beside `answers.npz` says which, at which step,
+why, with the traceback trimmed to the student's file.
 Before each call the function and step go to `status.txt`, so a hang can be named.
 """
 
@@ -75,7 +76,7 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
 
     student = os.path.abspath(student_file)
     sys.path.insert(0, os.path.dirname(student))
-    problems, answers = {}, {}
+    problems = {}
     status = open(status_file, "w", buffering=1)  # noqa: SIM115 (written before every call, closed at exit)
 
     def report(function: str, step: int, message: str, error: BaseException | None = None) -> None:
@@ -111,25 +112,36 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
         report("import", 0, f"raised {type(error).__name__} when imported: {str(error).strip()}".rstrip(": "), error)
         module = None
 
-    data = np.load(steps_file)
+    with np.load(steps_file) as archive:
+        data = {key: archive[key] for key in archive.files}
     names = [str(name) for name in data["names"]]
-    shapes = [data[f"p1:{name}"].shape for name in names]  # each weight's shape, the same at every step
-    count, rate, half = int(data["steps"]), float(data["rate"]), bool(data["half"])
+    shapes = [data[f"p:{name}"].shape[1:] for name in names]
+    starts, rate, half = data["starts"], float(data["rate"]), bool(data["half"])
+    count = len(starts) - 1
 
-    def params(step: int, nudged: str | None = None, index: int = 0, by: float = 0.0) -> dict:
-        values = {name: np.array(data[f"p{step}:{name}"], dtype=np.float64).reshape(shape)
-                  for name, shape in zip(names, shapes)}
+    def batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = slice(starts[step - 1], starts[step])
+        return data["x"][rows].copy(), data["y"][rows].copy()
+
+    def given(prefix: str, step: int, nudged: str | None = None, index: int = 0, by: float = 0.0) -> dict:
+        """The step's weights (or gradients) by name: fresh arrays, a weight of one number a NumPy float64."""
+        values = {name: np.array(data[f"{prefix}:{name}"][step - 1], dtype=np.float64) for name in names}
         if nudged is not None:
             values[nudged].reshape(-1)[index] += by
         return {name: value if value.shape else np.float64(value) for name, value in values.items()}
 
     def forward(step: int, values: dict) -> np.ndarray:
-        return numbers(call("forward", step, values, np.array(data[f"x{step}"], np.float64)), "the output",
-                       data[f"y{step}"].shape)
+        x, y = batch(step)
+        return numbers(call("forward", step, values, x), "the output", y.shape)
 
     def loss(step: int, output: np.ndarray) -> float:
-        error = np.asarray(data[f"y{step}"], np.float64) - output
-        return float(np.mean(error**2) * (0.5 if half else 1.0))
+        return float(np.mean((batch(step)[1] - output) ** 2) * (0.5 if half else 1.0))
+
+    # What each function returned, stacked over the steps as the inputs are; NaN where it never answered.
+    answers = {"forward": np.full(data["y"].shape, np.nan)}
+    for name, shape in zip(names, shapes):
+        for function in ("gradients", "update", "slope"):
+            answers[f"{function}:{name}"] = np.full((count, *shape), np.nan)
 
     def each_step(function: str, body) -> None:
         if module is None:
@@ -144,31 +156,30 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
                 report(function, step, str(problem), problem.__cause__)
                 return
 
+    def keep(function: str, step: int, got: dict) -> None:
+        for name, value in got.items():
+            answers[f"{function}:{name}"][step - 1] = value
+
     def run_forward(step: int) -> None:
-        answers[f"forward{step}"] = forward(step, params(step))
+        answers["forward"][starts[step - 1]:starts[step]] = forward(step, given("p", step))
 
     def run_gradients(step: int) -> None:
-        x, y = np.array(data[f"x{step}"], np.float64), np.array(data[f"y{step}"], np.float64)
-        got = named(call("gradients", step, params(step), x, y), "the gradient of", names, shapes)
-        answers.update({f"gradients{step}:{name}": value for name, value in got.items()})
+        got = call("gradients", step, given("p", step), *batch(step))
+        keep("gradients", step, named(got, "the gradient of", names, shapes))
 
     def run_update(step: int) -> None:
-        given = params(step)
-        grads = {name: np.array(data[f"g{step}:{name}"], np.float64).reshape(shape)
-                 for name, shape in zip(names, shapes)}
-        grads = {name: value if value.shape else np.float64(value) for name, value in grads.items()}
-        result = call("update", step, given, grads, rate)
-        got = named(given if result is None else result, "the new", names, shapes)
-        answers.update({f"update{step}:{name}": value for name, value in got.items()})
+        before = given("p", step)
+        result = call("update", step, before, given("g", step), rate)
+        keep("update", step, named(before if result is None else result, "the new", names, shapes))
 
     def run_slopes(step: int) -> None:
         for name, shape in zip(names, shapes):
             slopes = np.zeros(int(np.prod(shape)))
             for index in range(slopes.size):
-                up = loss(step, forward(step, params(step, name, index, NUDGE)))
-                down = loss(step, forward(step, params(step, name, index, -NUDGE)))
+                up = loss(step, forward(step, given("p", step, name, index, NUDGE)))
+                down = loss(step, forward(step, given("p", step, name, index, -NUDGE)))
                 slopes[index] = (up - down) / (2 * NUDGE)
-            answers[f"slope{step}:{name}"] = slopes.reshape(shape)
+            answers[f"slope:{name}"][step - 1] = slopes.reshape(shape)
 
     for function, body in (("forward", run_forward), ("gradients", run_gradients), ("update", run_update)):
         each_step(function, body)

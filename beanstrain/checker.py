@@ -38,7 +38,9 @@ import numpy as np
 from beanstrain.check_verdicts import CheckResult, Steps, judge
 from beanstrain.errors import UsageError, unknown_name
 
-TIME_LIMIT = 10.0  # seconds for the student's whole file, every step of every function
+# Seconds for the student's whole file, every step of every function: a step of the 1-2-1 net with its
+# finite differences takes about 0.7 ms, so a long --steps gets more.
+TIME_LIMIT, TIME_PER_STEP = 10.0, 0.002
 MEMORY_LIMIT = 1024  # MiB of address space for the child: NumPy and a lesson's arrays need far less
 DEFAULT_STEPS = 100
 
@@ -136,13 +138,15 @@ def engine_steps(recipe_name: str, count: int) -> Steps:
 
 
 def write_steps(path: Path, steps: Steps) -> None:
-    arrays = {"names": np.array(list(steps.weights[0])), "steps": np.array(len(steps.weights)),
-              "rate": np.array(float(steps.recipe.learning_rate)),
-              "half": np.array(steps.recipe.optimizer == "rosenblatt")}
-    for step, (params, (x, y), gradients) in enumerate(zip(steps.weights, steps.batches, steps.gradients), 1):
-        arrays[f"x{step}"], arrays[f"y{step}"] = x.astype(np.float64), y.astype(np.float64)
-        arrays.update({f"p{step}:{name}": np.asarray(value) for name, value in params.items()})
-        arrays.update({f"g{step}:{name}": np.asarray(value) for name, value in gradients.items()})
+    """The steps as `check_runner` reads them: each quantity stacked over the steps, the batches end to end."""
+    sizes = [len(x) for x, _ in steps.batches]
+    arrays = {"names": np.array(list(steps.weights[0])), "rate": np.array(float(steps.recipe.learning_rate)),
+              "half": np.array(steps.recipe.optimizer == "rosenblatt"), "starts": np.cumsum([0, *sizes]),
+              "x": np.concatenate([x for x, _ in steps.batches]).astype(np.float64),
+              "y": np.concatenate([y for _, y in steps.batches]).astype(np.float64)}
+    for name in steps.weights[0]:
+        arrays[f"p:{name}"] = np.stack([np.asarray(params[name]) for params in steps.weights])
+        arrays[f"g:{name}"] = np.stack([np.asarray(gradients[name]) for gradients in steps.gradients])
     np.savez(path, **arrays)
 
 
@@ -165,7 +169,7 @@ def run_student(student: Path, steps: Steps, time_limit: float, memory_limit: in
                    str(folder / "answers.npz"), str(status), str(memory_limit)]
         try:
             child = subprocess.run(command, cwd=student.resolve().parent, env=env, capture_output=True, text=True,
-                                   timeout=time_limit)
+                                   stdin=subprocess.DEVNULL, timeout=time_limit)
         except subprocess.TimeoutExpired:
             function, step = last_call(status)
             where = "when imported" if function == "import" else f"at step {step}"
@@ -178,12 +182,12 @@ def run_student(student: Path, steps: Steps, time_limit: float, memory_limit: in
             if "MemoryError" in child.stderr or "Cannot allocate" in child.stderr:
                 last = f"ran out of memory (the limit is {memory_limit} MiB)"
             function, step = last_call(status)
-            return {}, {function: {"step": int(step), "message": f"stopped the check: {last}", "traceback": []}}
+            return {}, {function: {"step": int(step), "message": f"ended the process: {last}", "traceback": []}}
         with np.load(folder / "answers.npz") as answers:
             return {key: answers[key] for key in answers.files}, json.loads(problems_file.read_text())
 
 
-def check_file(student: Path, recipe_name: str, steps: int = DEFAULT_STEPS, time_limit: float = TIME_LIMIT,
+def check_file(student: Path, recipe_name: str, steps: int = DEFAULT_STEPS, time_limit: float | None = None,
                memory_limit: int = MEMORY_LIMIT) -> CheckResult:
     """Check a student's file against the first `steps` steps of a lesson's run on the numpy engine.
 
@@ -197,6 +201,7 @@ def check_file(student: Path, recipe_name: str, steps: int = DEFAULT_STEPS, time
     if not 1 <= steps <= 10_000:
         raise UsageError(f"--steps must be between 1 and 10000, got {steps}")
     oracle = engine_steps(recipe_name, steps)
+    time_limit = TIME_LIMIT + TIME_PER_STEP * steps if time_limit is None else time_limit
     answers, problems = run_student(student, oracle, time_limit, memory_limit)
     return CheckResult(recipe_name, student.name, steps, oracle.batch_size, float(oracle.recipe.learning_rate),
                        judge(oracle, answers, problems, student.name))
