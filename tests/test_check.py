@@ -89,6 +89,9 @@ SLIPS = [
     ("beans1-sgd", "slope_sgd", 'return {"w11_1": params["w11_1"] - rate * grads["w11_1"]}',
      'w = params["w11_1"] - rate * grads["w11_1"]\n    w = w - rate * grads["w11_1"]\n    return {"w11_1": w}',
      "update", 1, "w11_1", ["your update is wrong", "applied twice"]),
+    ("beans1-sgd", "slope_sgd", 'return {"w11_1": params["w11_1"] - rate * grads["w11_1"]}',
+     'w = params["w11_1"] - rate * grads["w11_1"]',  # the new weight computed, and never returned
+     "update", 1, "w11_1", ["every step is zero: nothing computed, or nothing returned?"]),
     ("beans1-minibatch", "slope_sgd", "np.mean(", "np.sum(",
      "gradients", 1, "w11_1", ["as the engine does: your gradient is wrong", "summed over the batch of 10"]),
     ("beans1-sign", "slope_sign", "- rate * np.sign(", "+ rate * np.sign(",
@@ -132,6 +135,12 @@ def test_each_slip_is_caught_at_its_step(tmp_path, lesson, solution, old, new, f
     others = [name for name, finding in findings.items() if not finding.passed and name != function]
     assert others == (["gradients"] if function == "forward" else []), text
     assert text.splitlines()[-1].startswith("FAIL: ")
+
+
+def test_an_update_in_place_is_an_update(tmp_path):
+    path = slipped(tmp_path, "neuron_linear", "return {name: params[name] - rate * grads[name] for name in params}",
+                   "for name in params:\n        params[name] -= rate * grads[name]")
+    assert checker.check_file(path, "beans1-neuron-numpy", steps=10).passed
 
 
 def test_a_transposed_matrix_is_a_wrong_shape(tmp_path):
