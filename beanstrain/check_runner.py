@@ -147,7 +147,7 @@ def main(student_file: str, steps_file: str, answers_file: str, status_file: str
         if module is None:
             return
         if not callable(getattr(module, function, None)):
-            problems[function] = {"step": 0, "message": "is not defined in the file", "traceback": []}
+            problems[function] = {"step": 0, "message": "is not defined", "missing": True, "traceback": []}
             return
         for step in range(1, count + 1):
             try:

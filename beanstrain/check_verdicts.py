@@ -77,7 +77,6 @@ class CheckResult:
         return all(finding.passed for finding in self.findings)
 
 
-
 def first_difference(expected: dict, got: dict, reference: dict | None = None):
     """(name, index, expected, got) of the first number that differs, or None.
 
@@ -124,16 +123,16 @@ def answers_at(answers: dict, function: str, step: int, names) -> dict:
 
 
 def crash_finding(function: str, problem: dict, checked: int, student: str) -> Finding:
+    """What a function raised, returned wrongly or hung in (`check_runner`'s problem), as its finding."""
     step = problem["step"]
-    if problem["message"] == "is not defined in the file":
+    if problem.get("missing"):
         signature = {"forward": "forward(params, x)", "gradients": "gradients(params, x, y)",
                      "update": "update(params, grads, rate)"}[function]
         return Finding(function, checked, 0, f"{function} is not defined in {student}: the lesson asks for "
                        f"{signature} (see beanstrain check --template)", crashed=True)
-    where = "" if function == "file" else f" at step {step}"
-    message = f"{function} {problem['message']}" if problem.get("hang") or function == "file" \
-        else f"{function}{where} {problem['message']}"
-    return Finding(function, checked, step, message, list(problem["traceback"]), crashed=True)
+    at = "" if problem.get("hang") or function == "file" else f" at step {step}"  # a hang says where itself
+    return Finding(function, checked, step, f"{function}{at} {problem['message']}", list(problem["traceback"]),
+                   crashed=True)
 
 
 def judge(steps: Steps, answers: dict, problems: dict, student: str) -> list[Finding]:
