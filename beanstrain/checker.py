@@ -37,6 +37,7 @@ import numpy as np
 
 from beanstrain.check_verdicts import CheckResult, Steps, judge
 from beanstrain.errors import UsageError, unknown_name
+from beanstrain.weight_names import course_names
 
 # Seconds for the student's whole file, every step of every function: a step of the 1-2-1 net with its
 # finite differences takes about 0.7 ms, so a long --steps gets more.
@@ -69,18 +70,6 @@ def get_lesson(name: str) -> Lesson:
         raise UsageError(f"{name} is not one of the NumPy lessons that check knows "
                          f"({', '.join(sorted(LESSONS))}): its network is not written by hand")
     raise unknown_name("lesson", name, LESSONS)
-
-
-def course_names(weights: list[np.ndarray]) -> list[list[str]]:
-    """Each number's name, array by array: kernel [i, j] of layer L is w{i}{j}_L, bias [j] is b{j}_L."""
-    names, layer = [], 0
-    for array in weights:
-        if array.ndim == 2:
-            layer += 1
-            names.append([f"w{i + 1}{j + 1}_{layer}" for i in range(array.shape[0]) for j in range(array.shape[1])])
-        else:
-            names.append([f"b{j + 1}_{layer}" for j in range(array.shape[0])])
-    return names
 
 
 def as_params(weights: list[np.ndarray], lesson: Lesson) -> dict[str, np.ndarray]:

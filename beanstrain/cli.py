@@ -627,6 +627,59 @@ def check_command(student_file, recipe, template_recipe, steps, junit, as_json):
     sys.exit(0 if result.passed else 1)
 
 
+@cli.command("step", context_settings=CONTEXT)
+@click.argument("target", metavar="RECIPE|RUN_DIR")
+@click.option("--at", "at", type=int, default=1, show_default=True, metavar="K",
+              help="Which optimizer step of the run to work: 1 is the first, from the initial weights.")
+@click.option("--batch-size", type=int, help="Samples per step (default: the run's own).")
+@click.option("--optimizer", type=click.Choice(sorted(RULES)),
+              help="Work the step with this update rule instead of the recipe's (for one that trains with adam).")
+@click.option("--learning-rate", type=float, help="The rule's rate (default: the recipe's).")
+@click.option("--seed", type=int, help="The run's seed: its data, initial weights and batch order (default: the "
+              "recipe's).")
+@click.option("--layer", type=int, metavar="L", help="Only layer L's units and weights (1 is the first hidden "
+              "layer): for a network with more weights than fit on a page.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.md",
+              help="Also write the step as a page: each formula in LaTeX with its numbers substituted.")
+@json_option("Print every number of the step as one JSON object instead.")
+def step_command(target, at, batch_size, optimizer, learning_rate, seed, layer, markdown, as_json):
+    """One optimizer step of a small network worked by hand: every number, as the course writes it.
+
+    The batch (x, y); forward, each unit's z and a; the loss; backward, each
+    partial derivative of the chain (dL/da, da/dz, dz/dw) and each weight's
+    gradient as their product (summed over the batch); then the update rule
+    applied to each weight: old weight, rate, gradient, new weight. Names are
+    the course's: w12_1 is layer 1's weight from x1 to unit 2, b2_1 that
+    unit's bias, z2_1 and a2_1 its input and output. The numbers are the
+    numpy engine's for that step of that run (its initial weights, batch
+    order and rule), so you can check a line of your own arithmetic against
+    one line here.
+
+    \b
+    beanstrain step beans3-backprop                      # the 1-2-1 net's first step
+    beanstrain step beans1-sgd --at 3 --markdown step3.md
+    beanstrain step spiral-deep8 --layer 3 --at 50
+    """
+    from beanstrain.worked_step import as_markdown, as_text, work_step
+
+    if at < 1:
+        raise UsageError(f"--at counts steps from 1, got {at}")
+    worked = work_step(target, at, batch_size, layer, optimizer, learning_rate, seed)
+    if markdown:
+        from beanstrain import files
+
+        try:
+            files.write_text(markdown, as_markdown(worked))
+        except OSError as error:
+            raise RunError(f"cannot write {markdown}: {error.strerror or error}") from None
+    if as_json:
+        emit_json(worked.as_json())
+    else:
+        click.echo(as_text(worked), nl=False)
+        if markdown:
+            click.echo(f"written: {markdown}")
+
+
 @cli.command("runs", context_settings=CONTEXT)
 @out_option()
 @click.option("--recipe", help="Only the runs of this recipe.")
