@@ -522,8 +522,13 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
                                "loss they share).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the picture here (a .png file): the metric per epoch, one labelled line per run.")
+@click.option("--animate", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.gif|FILE.mp4",
+              help="Race the runs in one animation, frame by frame by optimizer step: their paths on one cost "
+                   "picture (slope and neuron lessons), or their boundaries side by side (2-D sets).")
+@click.option("--train", is_flag=True,
+              help="First train each recipe named that has no finished run under --out (with its own settings).")
 @json_option("Print the table as one JSON list, one entry per run.")
-def compare(targets, out, metric, plot, as_json):
+def compare(targets, out, metric, plot, animate, train, as_json):
     """Compare finished runs: a table of their final metrics and a picture of one metric per epoch (above it,
     each run's decision boundary with its hidden units' lines, when the runs share one 2-D data set).
 
@@ -537,16 +542,28 @@ def compare(targets, out, metric, plot, as_json):
     beanstrain compare beans4-hidden1 beans4-hidden2 beans4-hidden3 --plot widths.png
     beanstrain compare runs/beans4-hidden2/20261123-153012-1 runs/beans4-hidden2/20261123-160101-1
     beanstrain compare beans4-hidden2 spiral-deep8 --metric test_loss --json
+    beanstrain compare beans1-sgd beans1-minibatch beans1-batch --train --animate batches.gif
     """
-    from beanstrain.compare import choose_metric, load_runs, shared_boundaries, table_rows, table_text
+    from beanstrain.compare import choose_metric, load_runs, shared_boundaries, table_rows, table_text, train_missing
 
     plot_path = _plot_file(plot)
+    if animate:
+        from beanstrain.plots.race import check_animate_file
+
+        check_animate_file(animate.expanduser())
+    if train:
+        train_missing(list(targets), out)
     compared = load_runs(list(targets), out)
     chosen = choose_metric(compared, metric)
     if plot_path:
         from beanstrain.plots.compare import draw_comparison
 
         draw_comparison(compared, chosen, plot_path, shared_boundaries(compared))
+    drawn = None
+    if animate:
+        from beanstrain.plots.race import write_race
+
+        drawn = write_race(compared, animate.expanduser())
     if as_json:
         emit_json(table_rows(compared))
         return
@@ -554,6 +571,9 @@ def compare(targets, out, metric, plot, as_json):
         click.echo(line)
     if plot_path:
         click.echo(f"picture: {plot_path} ({chosen} per epoch)")
+    if drawn:
+        click.echo(f"animation: {animate} ({'one cost picture' if drawn == 'cost' else 'boundaries side by side'}, "
+                   "frame by frame by optimizer step)")
 
 
 def _names(text: str) -> str | list[str]:

@@ -137,6 +137,17 @@ def load_runs(targets: list[str], out: Path) -> list[ComparedRun]:
     return compared
 
 
+def train_missing(targets: list[str], out: Path) -> None:
+    """Train, with its own settings, each recipe named that has no finished run under `out` yet."""
+    from beanstrain.recipes import list_recipes, resolve_recipe
+    from beanstrain.training import fit_run
+
+    known = list_recipes()
+    for target in targets:
+        if _is_name(target) and target in known and not runs.finished_runs(out, target):
+            fit_run(resolve_recipe(target), out=Path(out), animation="none")
+
+
 def _find_run(target: str, out: Path) -> Path:
     path = Path(target)
     if (path / runs.CONFIG).is_file():

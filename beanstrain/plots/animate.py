@@ -240,23 +240,27 @@ def frames(run):
         plt.close(figure)
 
 
-def write_gif(run, path: Path) -> str:
+def write_frames(pictures, path: Path, kind: str) -> None:
+    """Frames (RGB Pillow images, an iterable) as an animated GIF or an H.264 MP4 (`kind`), the last one held."""
+    (_write_mp4 if kind == "mp4" else _write_gif)(pictures, path)
+
+
+def _write_gif(pictures, path: Path) -> None:
     from PIL import Image
 
     pictures = [frame.quantize(colors=64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-                for frame in frames(run)]
+                for frame in pictures]
     durations = [round(1000 / FPS)] * (len(pictures) - 1) + [round(1000 * PAUSE_SECONDS)]
     files.write_with(path, lambda temporary: pictures[0].save(
         temporary, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0))
-    return path.name
 
 
-def write_mp4(run, path: Path) -> str:
+def _write_mp4(pictures, path: Path) -> None:
     """H.264 through ffmpeg, fed raw frames on its standard input; the pause is the last frame repeated."""
     def encode(temporary: Path) -> None:
         process = None
         last = None
-        for frame in frames(run):
+        for frame in pictures:
             width, height = frame.width // 2 * 2, frame.height // 2 * 2
             last = np.asarray(frame)[:height, :width]
             if process is None:
@@ -273,9 +277,9 @@ def write_mp4(run, path: Path) -> str:
             raise OSError(f"ffmpeg failed: {errors.decode(errors='replace').strip().splitlines()[-1:]}")
 
     files.write_with(path, encode)
-    return path.name
 
 
 def animate(run, path: Path) -> str:
     """The run's animation in the format it asked for (`run.animation`), written to `path`."""
-    return (write_mp4 if run.animation == "mp4" else write_gif)(run, path)
+    write_frames(frames(run), path, run.animation)
+    return path.name
