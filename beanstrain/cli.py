@@ -33,6 +33,7 @@ from beanstrain.options import backend_option, data_option, json_option, out_opt
 from beanstrain.plots.animate import ANIMATIONS
 from beanstrain.points import looks_like_point, takes_points
 from beanstrain.recipes import PRECISIONS
+from beanstrain.sweep import MAX_TRIALS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -446,14 +447,16 @@ def _predict_points(texts, points_file, target, out, invert, as_json, plot):
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="SWEEP_DIR",
               help="Run the trials of this sweep that did not finish; interrupted ones continue from their "
                    "checkpoints.")
+@click.option("--max-trials", type=int, default=MAX_TRIALS, show_default=True,
+              help="The most trials a grid may have; a larger one is refused before anything starts.")
 @quiet_option("No line per trial.")
 @json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
 @data_option("MNIST-format data every trial of an image recipe trains on: a .npz or a "
                                           "folder of the four IDX files (with --address, a path every node sees).")
 @backend_option()
 @click.pass_context
-def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, quiet, as_json,
-          data_path, backend):
+def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fraction, resume_dir, max_trials, quiet,
+          as_json, data_path, backend):
     """Train RECIPE once for every combination of the --set values, on Ray, each trial an ordinary run.
 
     Needs Ray (pip install "beanstrain[sweep]"). Without --address, Ray starts
@@ -490,7 +493,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
         raise UsageError("give a RECIPE (see `beanstrain list`) and its --set values, or --resume SWEEP_DIR")
     else:
         result = run_sweep(recipe, list(settings), out, address, parallel, min_accuracy, min_fraction, quiet, data_path,
-                           backend)
+                           backend, max_trials)
     if as_json:
         emit_json(result)
     else:

@@ -39,6 +39,7 @@ from beanstrain.errors import RunError, UsageError, first_line
 from beanstrain.interrupts import StopRequest
 from beanstrain.recipes import Recipe, as_dict, fit_words, load_recipe
 from beanstrain.sweep import (
+    MAX_TRIALS,
     PENDING,
     check_gate,
     combinations,
@@ -272,7 +273,8 @@ def _metrics_text(trial: dict) -> str:
 
 def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | None = None,
               parallel: int | None = None, min_accuracy: float | None = None, min_fraction: float | None = None,
-              quiet: bool = False, data_path: str | None = None, backend: str | None = None) -> dict:
+              quiet: bool = False, data_path: str | None = None, backend: str | None = None,
+              max_trials: int = MAX_TRIALS) -> dict:
     """`beanstrain sweep RECIPE --set ...`: check everything, make the sweep folder, run the trials, draw, judge.
 
     `data_path` (--data) is the MNIST-format data every trial of an image recipe trains on; `backend`
@@ -284,7 +286,7 @@ def run_sweep(recipe_name: str, settings: list[str], out: Path, address: str | N
     if parallel is not None and parallel < 1:
         raise UsageError(f"--parallel must be at least 1, got {parallel}")
     base = load_recipe(recipe_name)
-    grid = parse_grid(settings)
+    grid = parse_grid(settings, max_trials)  # counted first: a grid too large is refused before it is built
     recipes = [as_dict(trial_recipe(base, point)) for point in combinations(grid)]
     check_gate(min_accuracy, min_fraction, recipes)
     import_ray()

@@ -52,11 +52,15 @@ DONE = (runs.FINISHED, runs.DIVERGED)
 FIXED_KEYS = ("description", "course_result", "expected_accuracy")
 
 
-def parse_setting(text: str) -> tuple[str, list]:
+# More trials than anyone means by accident (seed=0..999999): refused before anything is built or Ray starts.
+MAX_TRIALS = 10_000
+
+
+def parse_setting(text: str) -> tuple[str, list | range]:
     """`KEY=V1,V2,...` or, for an integer key, `KEY=A..B` (both ends included).
 
-    >>> parse_setting("seed=0..3")
-    ('seed', [0, 1, 2, 3])
+    >>> parse_setting("seed=0..3")   # a range stays a range until the grid is counted
+    ('seed', range(0, 4))
     >>> parse_setting("optimizer=sgd,adam")
     ('optimizer', ['sgd', 'adam'])
     >>> parse_setting("hidden=1,2,8:8")
@@ -79,7 +83,7 @@ def parse_setting(text: str) -> tuple[str, list]:
             raise UsageError(f"--set {text}: a range is two integers, A..B (for example 0..4)") from None
         if last_value < first_value:
             raise UsageError(f"--set {text}: the range {first_value}..{last_value} is empty")
-        return key, list(range(first_value, last_value + 1))
+        return key, range(first_value, last_value + 1)
     parsed = [_parse_value(key, annotation, value.strip(), text) for value in values.split(",")]
     if len(set(map(repr, parsed))) != len(parsed):
         raise UsageError(f"--set {text}: a value is given twice")
@@ -108,9 +112,15 @@ def _parse_value(key: str, annotation: str, value: str, text: str):
     return value
 
 
-def parse_grid(settings: list[str]) -> dict[str, list]:
-    """Every `--set`, in the order given; a key set twice is refused."""
-    grid: dict[str, list] = {}
+def parse_grid(settings: list[str], max_trials: int = MAX_TRIALS) -> dict[str, list]:
+    """Every `--set`, in the order given; a key set twice is refused, and so is a grid of more than `max_trials`
+    points, counted before any point is made.
+
+    >>> parse_grid(["seed=0..999999", "epochs=1..1000"])
+    Traceback (most recent call last):
+    beanstrain.errors.UsageError: the grid has 1,000,000,000 trials (1,000,000 seed x 1,000 epochs), more than ...
+    """
+    grid: dict[str, list | range] = {}
     for text in settings:
         key, values = parse_setting(text)
         if key in grid:
@@ -118,7 +128,14 @@ def parse_grid(settings: list[str]) -> dict[str, list]:
         grid[key] = values
     if not grid:
         raise UsageError("give the grid with --set KEY=VALUES (for example --set seed=0..4)")
-    return grid
+    if max_trials < 1:
+        raise UsageError(f"--max-trials must be at least 1, got {max_trials}")
+    count = math.prod(len(values) for values in grid.values())
+    if count > max_trials:
+        sizes = " x ".join(f"{len(values):,} {key}" for key, values in grid.items())
+        raise UsageError(f"the grid has {count:,} trials ({sizes}), more than {max_trials:,}; check the --set "
+                         f"ranges, or raise the limit with --max-trials {count} if you mean it")
+    return {key: list(values) for key, values in grid.items()}
 
 
 def combinations(grid: dict[str, list]) -> list[dict]:

@@ -183,3 +183,25 @@ def test_without_ray_the_sweep_is_one_line_saying_what_to_install(invoke, tmp_pa
     assert result.output.strip() == ('Error: beanstrain sweep needs Ray, which is not installed: '
                                      'pip install "beanstrain[sweep]" (or pip install ray)')
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_grid_too_large_is_refused_at_once_with_its_count(runner, tmp_path):
+    """10^9 trials: counted from the --set values alone, refused in one line before anything is built or Ray starts."""
+    from beanstrain.cli import cli
+
+    done = runner.invoke(cli, ["sweep", "beans4-hidden2", "--set", "seed=0..999999", "--set", "epochs=1..1000",
+                               "--out", str(tmp_path)])
+    assert done.exit_code == 2, done.output
+    assert ("the grid has 1,000,000,000 trials (1,000,000 seed x 1,000 epochs), more than 10,000; check the --set "
+            "ranges, or raise the limit with --max-trials 1000000000") in done.output
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_max_trials_is_the_boundary():
+    from beanstrain.errors import UsageError
+    from beanstrain.sweep import parse_grid
+
+    assert parse_grid(["seed=0..2", "learning_rate=0.1,0.5"], max_trials=6) == {
+        "seed": [0, 1, 2], "learning_rate": [0.1, 0.5]}
+    with pytest.raises(UsageError, match="the grid has 6 trials .* more than 5; .* --max-trials 6"):
+        parse_grid(["seed=0..2", "learning_rate=0.1,0.5"], max_trials=5)
