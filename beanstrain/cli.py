@@ -27,6 +27,7 @@ from beanstrain.devices import DEVICE_CHOICES
 from beanstrain.engines import ENGINE_CHOICES, ENGINES
 from beanstrain.engines.rules import RULES
 from beanstrain.errors import Interrupted, RunError, UsageError, first_line
+from beanstrain.export import FORMATS as EXPORT_FORMATS
 from beanstrain.features import FEATURES, parse_features
 from beanstrain.objectives import LOSSES, OPTIMIZERS
 from beanstrain.options import backend_option, data_option, json_option, out_option, quiet_option
@@ -648,6 +649,70 @@ def check_command(student_file, recipe, template_recipe, steps, junit, as_json):
     else:
         click.echo(report_text(result), nl=False)
     sys.exit(0 if result.passed else 1)
+
+
+@cli.command("show", context_settings=CONTEXT)
+@click.argument("target", required=False, metavar="[RUN_DIR|RECIPE]")
+@out_option()
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+              help="Also draw the layer diagram with each layer's shapes (keras.utils.plot_model; needs pydot and "
+                   "Graphviz).")
+@json_option("Print one JSON object: layers, shapes, parameters, recipe, figures.")
+def show_command(target, out, plot, as_json):
+    """Show a finished run: its network's layers, output shapes and parameter counts (Keras's summary), the
+    recipe it was trained with, and its final figures.
+
+    RUN_DIR is a run folder; a recipe name stands for its newest finished run
+    under --out, and no name for the newest of all.
+
+    \b
+    beanstrain show runs/beans4-hidden2/20261205-101500-1
+    beanstrain show mnist-lenet --plot lenet.png
+    beanstrain show beans4-hidden2 --json
+    """
+    from beanstrain.show import show_run, show_text
+
+    shown = show_run(target, out, plot.expanduser() if plot else None)
+    if as_json:
+        emit_json(shown)
+    else:
+        click.echo(show_text(shown), nl=False)
+
+
+@cli.command("export", context_settings=CONTEXT)
+@click.argument("target", required=False, metavar="[RUN_DIR|RECIPE]")
+@click.option("--format", "format_name", required=True, type=click.Choice(sorted(EXPORT_FORMATS)),
+              help="saved_model: a TensorFlow SavedModel folder (TF Serving, tf.saved_model.load); onnx: for "
+                   "onnxruntime and most other runtimes (pip install \"beanstrain[export-onnx]\"); tflite: "
+                   "for phones and microcontrollers (LiteRT).")
+@click.option("--out", "destination", type=click.Path(path_type=Path), metavar="PATH",
+              help="Where to write it (default: the run folder's export/model.onnx, export/model.tflite or "
+                   "export/saved_model).")
+@click.option("--runs", "out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder of runs a recipe name is looked up in.")
+@json_option("Print one JSON object: the path, its size, the runtime it was checked with, the largest difference.")
+def export_command(target, format_name, destination, out, as_json):
+    """Export a finished run's network for another program, and check it there.
+
+    Keras writes the format (model.export); the file is then loaded by its
+    own runtime (TensorFlow's SavedModel loader, onnxruntime, the TFLite
+    interpreter) and its predictions are compared with the run's model on
+    the run's test inputs. Only an export that agrees is put in place:
+    nothing is left behind by one that fails.
+
+    \b
+    beanstrain export runs/beans4-hidden2/20261205-101500-1 --format onnx
+    beanstrain export beans4-hidden2 --format tflite --out hidden2.tflite
+    beanstrain export mnist-lenet --format saved_model --json
+    """
+    from beanstrain.export import export_run
+
+    done = export_run(target, format_name, out, destination.expanduser() if destination else None)
+    if as_json:
+        emit_json(done)
+    else:
+        click.echo(f"{done['format']}: {done['path']} ({done['bytes']:,} bytes); checked with {done['checked_with']} "
+                   f"on {done['checked_samples']} test inputs, largest difference {done['max_difference']:.2g}")
 
 
 @cli.command("step", context_settings=CONTEXT)
