@@ -202,10 +202,12 @@ def list_command(as_json):
 @click.option("--animation", default="gif", show_default=True, type=click.Choice(ANIMATIONS),
               help="The training animation of a run on a generated set: "
                    + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+              help="Write TensorBoard event files in the run's tb/ folder (see them with: tensorboard --logdir runs).")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
         validation_split, hidden, activation, l1, l2, dropout, features, data_path, engine, out, device, resume_dir,
-        quiet, as_json, devices, backend, precision, animation):
+        quiet, as_json, devices, backend, precision, animation, tensorboard):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -245,7 +247,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
-        given += [f"--{name}" for name in ("out", "animation")
+        given += [f"--{name}" for name in ("out", "animation", "tensorboard")
                   if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
@@ -254,7 +256,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         resolved = resolve_recipe(recipe, flags)
         use_backend(backend)
         summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
-                          devices=1 if devices is None else devices, animation=animation)
+                          devices=1 if devices is None else devices, animation=animation, tensorboard=tensorboard)
     if as_json:
         emit_json(summary)
     else:

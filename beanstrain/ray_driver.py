@@ -33,6 +33,7 @@ from pathlib import Path
 
 from beanstrain import runs
 from beanstrain.backends import DEFAULT_BACKEND, use_backend
+from beanstrain.board import write_sweep_hparams
 from beanstrain.checkpoints import has_checkpoint
 from beanstrain.devices import load_keras, load_tensorflow
 from beanstrain.errors import RunError, UsageError, first_line
@@ -328,7 +329,10 @@ def _run(sweep_dir: Path, sweep: dict, parallel, address, min_accuracy, min_frac
         sweep["state"] = sweep_state(sweep)
         sweep["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         save(sweep_dir, sweep)
-        picture = draw(sweep_dir, sweep) if any(trial["state"] == runs.FINISHED for trial in sweep["trials"]) else None
+        finished = any(trial["state"] == runs.FINISHED for trial in sweep["trials"])
+        picture = draw(sweep_dir, sweep) if finished else None
+        if finished:
+            write_sweep_hparams(sweep_dir, sweep)
     passed, verdict = (None, None)
     if min_accuracy is not None and sweep["state"] == runs.FINISHED:
         passed, verdict = gate(sweep, min_accuracy, 1.0 if min_fraction is None else min_fraction)

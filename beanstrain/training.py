@@ -28,6 +28,7 @@ from pathlib import Path
 
 from beanstrain import files, outputs, report, run_failures, runs
 from beanstrain.backends import DEFAULT_BACKEND, use_backend
+from beanstrain.board import BoardWriter
 from beanstrain.checkpoints import Keeper, has_checkpoint, read_checkpoint, restore
 from beanstrain.devices import library_versions
 from beanstrain.engines import History, get_engine
@@ -42,7 +43,8 @@ from beanstrain.trace import TraceRecorder
 
 
 def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False, data_path: str | None = None,
-            stream=None, run_dir: Path | None = None, devices: int = 1, animation: str = "gif") -> dict:
+            stream=None, run_dir: Path | None = None, devices: int = 1, animation: str = "gif",
+            tensorboard: bool = True) -> dict:
     """Train a recipe into a new run folder and return the summary `fit --json` prints.
 
     `run_dir` is an empty folder already made by `runs.create_run_dir` under `out` (a sweep makes each
@@ -63,7 +65,7 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
             "data_source": prepared.dataset.source, "data_path": data_path,
             "parameters": prepared.model.count_params(), "versions": library_versions(),
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "state": runs.RUNNING,
-            "animation": animation,
+            "animation": animation, "tensorboard": tensorboard,
         }
         kept = recipe_file(run_dir, recipe) if keeps_file(recipe) else None  # what `fit` trains it again from
         try:
@@ -78,7 +80,8 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
                 run_dir.rmdir()
             raise RunError(f"{run_failures.reason(error, run_dir)}; nothing was saved and the empty run folder "
                            f"was removed; {run_failures.remedy(error)} and train again") from None
-        return report.write_page_after(run_dir, stream, lambda: train(run_dir, prepared, None, quiet, stream))
+        return report.write_page_after(run_dir, stream, lambda: train(run_dir, prepared, None, quiet, stream,
+                                                                      tensorboard))
 
 
 def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None,
@@ -136,10 +139,11 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
         except OSError as error:
             raise RunError(f"{run_failures.reason(error, run_dir)}; nothing changed, the run is still {state}; "
                            f"{run_failures.remedy(error)} and resume again") from None
-        return report.write_page_after(run_dir, stream, lambda: train(run_dir, prepared, checkpoint, quiet, stream))
+        return report.write_page_after(run_dir, stream, lambda: train(run_dir, prepared, checkpoint, quiet, stream,
+                                                                      config.get("tensorboard", True)))
 
 
-def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream) -> dict:
+def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream, tensorboard: bool = True) -> dict:
     """Train (from scratch, or from the checkpoint `resume_from`), then save everything the run produced.
 
     The loop itself is the engine's (`Trainer.run`); this tells the run's listeners about each chunk of
@@ -170,6 +174,8 @@ def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream
         keeper.take(start_epoch, history.rows)
         # The trace takes each chunk's snapshots before the keeper copies the trace into its checkpoint.
         listeners.append(TraceRecorder(trace, trainer, by_step))
+        if tensorboard:  # after the trace, whose new snapshots it writes
+            listeners.append(BoardWriter(run_dir, trainer.columns, trace, start_epoch))
         listeners.append(keeper)
         with StopRequest(stream) as stop:
             trainer.run(start_epoch, recipe.epochs, on_chunk=listeners.on_chunk, should_stop=stop.requested,

@@ -103,6 +103,9 @@ def test_a_run_never_imports_tensorflow_and_is_evaluated_on_tensorflow(backend, 
     run_dir = Path(summary["run_dir"])
     assert next(line for line in done.stderr.splitlines() if line.startswith("device:")).startswith("device: cpu")
     assert {"model.keras", "report.html", "training.gif", "boundary.png"} <= {path.name for path in run_dir.iterdir()}
+    # TensorBoard's files too, written without TensorFlow: one event file per TensorBoard run.
+    assert {path.parent.name for path in (run_dir / "tb").glob("*/events.out.tfevents.*")} == {"train", "test",
+                                                                                               "weights"}
     evaluated = json.loads(invoke("eval", run_dir, "--json").stdout)
     recorded = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert evaluated["metrics"] == pytest.approx(recorded, rel=1e-5)

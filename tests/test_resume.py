@@ -183,6 +183,16 @@ def test_a_run_killed_with_sigkill_resumes_from_its_periodic_checkpoint(invoke, 
     straight = fit_json(*arguments)
     assert_same_model(run_dir, straight["run_dir"])
     assert resumed["metrics"] == straight["metrics"]
+    # TensorBoard's own reader sees each epoch once, across the kill, with the figures history.csv has.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    board = EventAccumulator(str(run_dir / "tb" / "train"))
+    board.Reload()
+    shown = board.Tensors("epoch_loss")
+    losses = [float(line.split(",")[1]) for line in (run_dir / "history.csv").read_text().split()[1:]]
+    assert [event.step for event in shown] == list(range(1, 9))
+    assert [float(make_ndarray(event.tensor_proto)) for event in shown] == pytest.approx(losses, rel=1e-6)
 
 
 def test_resuming_a_finished_run_is_refused(invoke, fit_json):
