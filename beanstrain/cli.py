@@ -202,12 +202,17 @@ def list_command(as_json):
 @click.option("--animation", default="gif", show_default=True, type=click.Choice(ANIMATIONS),
               help="The training animation of a run on a generated set: "
                    + "; ".join(f"{name}: {entry.label}" for name, entry in ANIMATIONS.items()) + ".")
+@click.option("--patience", type=int, metavar="N",
+              help="Stop when the held-out figure (--monitor) has not improved for N epochs, and keep the best "
+                   "epoch's weights, as Keras's EarlyStopping(restore_best_weights=True) does (default 0: off).")
+@click.option("--monitor", type=click.Choice(["loss", "accuracy"]),
+              help="The held-out figure --patience watches: loss (the default) or accuracy.")
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
               help="Write TensorBoard event files in the run's tb/ folder (see them with: tensorboard --logdir runs).")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
         validation_split, hidden, activation, l1, l2, dropout, features, data_path, engine, out, device, resume_dir,
-        quiet, as_json, devices, backend, precision, animation, tensorboard):
+        quiet, as_json, devices, backend, precision, animation, patience, monitor, tensorboard):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -233,6 +238,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
     beanstrain fit mnist-dense128 --devices 2
+    beanstrain fit spiral-deep8 --patience 100              # stop when the test loss stops improving
     """
     from beanstrain.recipes import resolve_recipe
     from beanstrain.training import fit_run, resume_run
@@ -243,7 +249,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
              "hidden": None if hidden is None else parse_hidden(hidden),
              "activation": None if activation is None else _names(activation), "l1": l1, "l2": l2,
              "dropout": dropout, "features": None if features is None else parse_features(features),
-             "precision": precision}
+             "precision": precision, "patience": patience, "monitor": monitor}
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
@@ -266,6 +272,12 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         if "weights" in summary:
             click.echo("weights: " + "  ".join(f"{name}={spoken_weights(value)}"
                                                 for name, value in summary["weights"].items()))
+        stopping = summary.get("early_stopping")
+        if stopping:
+            ended = (f"stopped after epoch {stopping['stopped_epoch']}" if stopping["stopped_epoch"]
+                     else "trained every epoch")
+            click.echo(f"early stopping: {ended}; the weights are epoch {stopping['best_epoch']}'s, the best "
+                       f"{stopping['monitor']} ({stopping['best']:.4f})")
         click.echo(f"run folder: {summary['run_dir']}")
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)

@@ -36,7 +36,7 @@ from beanstrain.trace import Trace, read_trace, write_trace
 
 
 def save_finished_run(run_dir: Path, prepared: PreparedRun, history, trace: Trace,
-                      train_seconds: float) -> tuple[dict, RunError | None]:
+                      train_seconds: float, stopping: dict | None = None) -> tuple[dict, RunError | None]:
     """Everything a run that trained all its epochs produced.
 
     Returns the summary `fit --json` prints, and the one-line error to raise once the run is no longer
@@ -55,16 +55,18 @@ def save_finished_run(run_dir: Path, prepared: PreparedRun, history, trace: Trac
         metrics["per_class_accuracy"] = per_class_accuracy(test_outputs, dataset.y_test, dataset.class_names)
     warnings = _dead_ends(prepared, history, test_outputs, y_test, metrics)
     digest = files.write_with(run_dir / runs.MODEL, model.save)  # Keras writes the file itself
+    # Early stopping's verdict: the epoch whose weights these are, and the one it stopped after.
+    stopped = {"early_stopping": stopping} if stopping else {}
     files.write_json(run_dir / runs.METRICS, {**metrics, "train_seconds": train_seconds,
-                                              "epochs": history.epochs_done, "warnings": warnings})
+                                              "epochs": history.epochs_done, "warnings": warnings, **stopped})
     write_trace(run_dir, trace)
     unfinished = _draw_and_finish(
         run_dir, lambda: draw_pictures(run_dir, dataset, predict, test_outputs, history.columns, history.rows,
                                        model, trace, prepared.loss_name, prepared.animation, recipe),
         model_sha256=digest, train_seconds=train_seconds, epochs_done=history.epochs_done)
     split_metrics = {split: metrics[split] for split in ("train", "test")}  # per class: in metrics.json
-    summary = run_summary(run_dir, recipe.name, prepared.device, prepared.engine, train_seconds, split_metrics,
-                          warnings)
+    summary = {**run_summary(run_dir, recipe.name, prepared.device, prepared.engine, train_seconds, split_metrics,
+                             warnings), **stopped}
     weights = small_weights(model)
     return (summary if weights is None else {**summary, "weights": weights}), unfinished
 

@@ -76,6 +76,10 @@ class Recipe:
     l2: float = 0.0  # Keras's L2 penalty rate on every kernel; 0: none
     dropout: float = 0.0  # a Dropout layer of this rate after each hidden layer; 0: none
     features: list | None = None  # a 1-D or 2-D set's input features (x1, x2, x1^2 ...); None: the data as it is
+    # Early stopping: stop when the held-out figure has not improved for this many epochs, keeping the best
+    # epoch's weights (Keras's EarlyStopping with restore_best_weights); 0: train every epoch.
+    patience: int = 0
+    monitor: str = "loss"  # the held-out figure patience watches: loss (lower is better) or accuracy
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
@@ -242,6 +246,12 @@ def check_recipe(recipe: Recipe) -> None:
         raise UsageError(f"seed must be between 0 and 2147483647, got {recipe.seed}")
     check_levels(recipe)
     check_precision(recipe.precision, engine)
+    if isinstance(recipe.patience, bool) or not isinstance(recipe.patience, int) or recipe.patience < 0:
+        raise UsageError(f"patience must be a whole number of epochs (0: no early stopping), got {recipe.patience!r}")
+    if recipe.monitor not in ("loss", "accuracy"):
+        raise UsageError(f"monitor must be loss or accuracy (of the held-out set), got {recipe.monitor!r}")
+    if recipe.monitor == "accuracy" and task == "regression" and recipe.patience:
+        raise UsageError("--monitor accuracy needs a classification set; a regression run has no accuracy")
     recipe_description(recipe)
 
 

@@ -164,7 +164,8 @@ def run_context(run_dir: Path) -> dict:
     return {
         "run": run_dir.name, "recipe": recipe.get("name") or run_dir.parent.name, "state": state,
         "description": recipe.get("description") or "", "course_result": recipe.get("course_result") or "",
-        "command": command, "stopped": _stopped(run_dir, config, state), "settings": _settings(config, recipe),
+        "command": command, "stopped": _stopped(run_dir, config, state),
+        "settings": _settings(config, recipe) + _early_stopping(metrics),
         "versions": ", ".join(f"{name} {value}" for name, value in versions.items()),
         "metrics": [(split, _metric_cell(split_metrics, "loss"), _metric_cell(split_metrics, "accuracy"))
                     for split in ("train", "test") if isinstance(split_metrics := metrics.get(split), dict)],
@@ -173,6 +174,17 @@ def run_context(run_dir: Path) -> dict:
         "pictures": pictures(run_dir), "weights": final_weights(run_dir),
         "files": [{"file": name, "href": quote(name)} for name in RUN_FILES if (run_dir / name).is_file()],
     }
+
+
+def _early_stopping(metrics: dict) -> list[tuple[str, object]]:
+    """--patience's verdict, when the run had one: which epoch's weights the run kept, and where it stopped."""
+    record = metrics.get("early_stopping")
+    if not isinstance(record, dict):
+        return []
+    stopped = record.get("stopped_epoch")
+    return [("early stopping", f"patience {record.get('patience')} on {record.get('monitor')}: "
+                               + (f"stopped after epoch {stopped}" if stopped else "trained every epoch")),
+            ("best epoch", f"{record.get('best_epoch')} (its weights are the model's and the figures')")]
 
 
 def _settings(config: dict, recipe: dict) -> list[tuple[str, object]]:

@@ -39,6 +39,7 @@ from beanstrain.plots.animate import check_animation
 from beanstrain.preparation import PreparedRun, prepare
 from beanstrain.progress import Progress, echo
 from beanstrain.recipes import Recipe, as_dict, check_recipe, keeps_file, recipe_file, recipe_toml
+from beanstrain.stopping import EarlyStopping
 from beanstrain.trace import TraceRecorder
 
 
@@ -176,9 +177,16 @@ def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream
         listeners.append(TraceRecorder(trace, trainer, by_step))
         if tensorboard:  # after the trace, whose new snapshots it writes
             listeners.append(BoardWriter(run_dir, trainer.columns, trace, start_epoch))
+        early = None
+        if recipe.patience:  # before the keeper: a checkpoint then holds the epoch it judged
+            early = EarlyStopping(prepared.model, trainer.columns, recipe.patience, recipe.monitor, history.rows,
+                                  run_dir)
+            trainer.most_epochs_per_chunk = 1
+            listeners.append(early)
         listeners.append(keeper)
         with StopRequest(stream) as stop:
-            trainer.run(start_epoch, recipe.epochs, on_chunk=listeners.on_chunk, should_stop=stop.requested,
+            trainer.run(start_epoch, recipe.epochs, on_chunk=listeners.on_chunk,
+                        should_stop=(lambda: stop.requested() or early.should_stop()) if early else stop.requested,
                         history=history)
         training.close()  # the metrics, the model file and the pictures are made as on one device
         listeners.on_end(history)
@@ -186,7 +194,10 @@ def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream
         diverged = history.diverged_at()
         stopped = stop.requested() and not diverged and history.epochs_done < recipe.epochs
         if not (diverged or stopped):
-            summary, unfinished = outputs.save_finished_run(run_dir, prepared, history, trace, train_seconds)
+            if early:
+                early.finish()
+            summary, unfinished = outputs.save_finished_run(run_dir, prepared, history, trace, train_seconds,
+                                                            early.record() if early else None)
     if diverged or stopped:
         run_failures.stop_early(run_dir, keeper, history, diverged=diverged, signal_name=stop.signal_name,
                                 epochs=recipe.epochs, learning_rate=recipe.learning_rate,

@@ -33,11 +33,12 @@ def snapshot_slots(buffered: list[int]) -> list[int]:
 
 def run_chunks(train_chunk: Callable[[int, int, int], tuple[int, list]], start_epoch: int, epochs: int,
                history: History, on_chunk: Callable | None, should_stop: Callable[[], bool] | None,
-               after_chunk: Callable[[int, int], None]) -> History:
+               after_chunk: Callable[[int, int], None], most: int | None = None) -> History:
     """Train from `start_epoch` up to `epochs` in chunks: `train_chunk(epoch, count, capacity)` trains up to
     `count` epochs and returns how many it did and their rows; `after_chunk(first, last)` runs before the
-    listeners hear of the chunk (the weights written back, the snapshots copied)."""
-    capacity = max(1, min(epochs - start_epoch, MOST_ROWS))
+    listeners hear of the chunk (the weights written back, the snapshots copied).  `most` caps a chunk's epochs
+    (one, while early stopping judges every epoch)."""
+    capacity = max(1, min(epochs - start_epoch, MOST_ROWS, most or MOST_ROWS))
     chunk, epoch, calls = 1, start_epoch, 0
     while epoch < epochs:
         count = min(chunk, epochs - epoch)

@@ -225,4 +225,4 @@ class CompiledTrainer(KerasTrainer):
             return int(done), rows.numpy().tolist()
 
         return run_chunks(train_chunk, start_epoch, epochs, history or History(self.columns), on_chunk, should_stop,
-                          self._copy_snapshots)
+                          self._copy_snapshots, most=self.most_epochs_per_chunk)

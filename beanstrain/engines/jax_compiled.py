@@ -231,4 +231,4 @@ class JaxCompiledTrainer(KerasTrainer):
             self._copy_snapshots(first, last)
 
         return run_chunks(train_chunk, start_epoch, epochs, history or History(self.columns), on_chunk, should_stop,
-                          after_chunk)
+                          after_chunk, most=self.most_epochs_per_chunk)

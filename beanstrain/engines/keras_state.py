@@ -32,6 +32,7 @@ class KerasTrainer:
         self.model, self.optimizer = model, optimizer
         self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
+        self.most_epochs_per_chunk: int | None = None  # the protocol's: early stopping's one epoch per chunk
 
     def random_states(self) -> list:
         """The dropout layers' seed generators' states: a checkpoint keeps them after the optimizer's variables,

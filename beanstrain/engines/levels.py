@@ -166,6 +166,7 @@ class LevelsTrainer:
         self.columns = history_columns(accuracy, data.held_out_name if data.has_held_out else None)
         self.snapshot_epochs = tuple(sorted({int(epoch) for epoch in snapshot_epochs}))
         self.snapshots: dict[int, list[np.ndarray]] = {}
+        self.most_epochs_per_chunk: int | None = None  # the protocol's; its chunks are one epoch already
         self.up, self.down = settings.grids()
         shapes = [weight.shape for weight in self.model.get_weights()]
         self.levels = initial_levels(shapes, settings.levels, settings.seed)

@@ -76,6 +76,7 @@ class NumpyTrainer:
         self.snapshots: dict[int, list[np.ndarray]] = {}
         # Steps to snapshot after (global step numbers); None: snapshots at `snapshot_epochs` instead.
         self.snapshot_steps = None if snapshot_steps is None else frozenset(int(step) for step in snapshot_steps)
+        self.most_epochs_per_chunk: int | None = None  # the protocol's: early stopping's one epoch per chunk
 
     def _inputs(self, x) -> np.ndarray:
         x = np.asarray(x, np.float32)
@@ -158,6 +159,7 @@ class NumpyTrainer:
                 if calls > 1:
                     per_epoch = max((time.perf_counter() - started) / (epoch - first), 1e-6)
                     chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), chunk * 10))
+                    chunk = min(chunk, self.most_epochs_per_chunk or chunk)
         self.model.set_weights(self.weights)
         return history
 

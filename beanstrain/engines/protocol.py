@@ -105,6 +105,8 @@ class Trainer(Protocol):
 
     columns: list[str]
     snapshots: dict[int, list[np.ndarray]]
+    # The most epochs one chunk may train (None: the engine's own pace); early stopping sets 1.
+    most_epochs_per_chunk: int | None
 
     def run(self, start_epoch: int, epochs: int, on_chunk: Callable[[int, History], None] | None = None,
             should_stop: Callable[[], bool] | None = None, history: History | None = None) -> History:
