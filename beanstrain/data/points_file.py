@@ -20,6 +20,7 @@ than the memory available, a label column with one class, a file that is not CSV
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -61,13 +62,21 @@ def looks_like_path(name: str) -> bool:
 
 
 def read_points(path: str) -> PointsTable:
-    """Read and check a CSV of points; every mistake is one `UsageError` naming the file (and row)."""
+    """Read and check a CSV of points; every mistake is one `UsageError` naming the file (and row).
+
+    The last few files read are kept, keyed by their size and time of change, since a run asks several times."""
+    file = Path(path).expanduser()
+    try:
+        stat = file.stat()
+    except OSError as error:
+        raise UsageError(f"--data {path}: cannot be read: {error.strerror or error}") from None
+    return _read_points(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_points(path: str, size: int, changed: int) -> PointsTable:
     file = Path(path).expanduser()
     label = f"--data {path}"
-    try:
-        size = file.stat().st_size
-    except OSError as error:
-        raise UsageError(f"{label}: cannot be read: {error.strerror or error}") from None
     if not file.is_file():
         raise UsageError(f"{label}: is not a file")
     available = memory.available_memory()
