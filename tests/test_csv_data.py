@@ -44,7 +44,7 @@ def test_a_csv_of_a_generated_draw_trains_as_the_generated_set(fit_json, tmp_pat
 
 def test_eval_predict_and_resume_read_the_csv_back(invoke, fit_json, tmp_path, interrupt_at, monkeypatch):
     csv_file = write_as_split(tmp_path / "line.csv", "beans1", 40, 3, "x,y")
-    straight = fit_json("--data", csv_file, "--model", "neuron", "--epochs", 30, "--seed", 3, "--engine", "fit")
+    straight = fit_json("--data", csv_file, "--model", "neuron", "--epochs", 8, "--seed", 3, "--engine", "fit")
     evaluated = json.loads(invoke("eval", straight["run_dir"], "--json").stdout)
     assert evaluated["metrics"] == straight["metrics"]["test"]
     answer = invoke("predict", "0.5", "--run", straight["run_dir"], "--json").stdout
@@ -52,7 +52,7 @@ def test_eval_predict_and_resume_read_the_csv_back(invoke, fit_json, tmp_path, i
 
     stopped = tmp_path / "stopped"
     interrupt_at(3)
-    invoke("fit", "--data", csv_file, "--model", "neuron", "--epochs", 30, "--seed", 3, "--engine", "fit",
+    invoke("fit", "--data", csv_file, "--model", "neuron", "--epochs", 8, "--seed", 3, "--engine", "fit",
            "--out", stopped, "--quiet", exit_code=130)
     monkeypatch.undo()
     resumed = json.loads(invoke("fit", "--resume", only_run(stopped), "--json", "--quiet").stdout)
@@ -70,10 +70,9 @@ def test_a_lesson_recipe_and_the_test_fraction(fit_json, tmp_path):
 
 
 @pytest.mark.parametrize(("arguments", "says"), [
-    (["--model", "hidden2"], "input"),
+    (["--model", "hidden2", "--features", "x1,x2"], "x2"),
     (["--model", "neuron", "--samples", "50"], "drop --samples"),
     (["--model", "neuron", "--test-fraction", "1.5"], "test fraction must be between 0 and 1"),
-    (["--model", "lenet5"], "takes 28x28 images"),
 ])
 def test_refusals_are_one_line(invoke, tmp_path, arguments, says):
     csv_file = write_as_split(tmp_path / "line.csv", "beans1", 10, 0, "x,y")
