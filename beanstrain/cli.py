@@ -177,7 +177,13 @@ def list_command(as_json):
 @click.option("--features", metavar="NAMES",
               help=f"Inputs computed from a 1-D or 2-D set before the network, any of {','.join(FEATURES)} "
                    "(default: x1,x2, the data as it is).")
-@data_option("MNIST-format data: a .npz or a folder of the four IDX files.")
+@data_option("Your own points: a CSV file with a header, columns x (or x0, x1, ...) and y (a number for "
+             "regression, 0/1 or class names for classes), in place of a generated set (beanstrain fit --data "
+             "points.csv --model hidden2, or a recipe of a generated set). For an image recipe: MNIST-format data, "
+             "a .npz or a folder of the four IDX files.")
+@click.option("--test-fraction", type=float,
+              help="The share of a CSV's rows (--data) held out to test on, drawn from --seed (default 0.5, the "
+                   "Playground's ratio).")
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES),
               help=f"Training path: {', or '.join(engine.label for engine in ENGINES.values())} "
                    "(auto picks; see docs/engines.md).")
@@ -211,8 +217,8 @@ def list_command(as_json):
               help="Write TensorBoard event files in the run's tb/ folder (see them with: tensorboard --logdir runs).")
 @click.pass_context
 def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rate, loss, samples, noise, seed,
-        validation_split, hidden, activation, l1, l2, dropout, features, data_path, engine, out, device, resume_dir,
-        quiet, as_json, devices, backend, precision, animation, patience, monitor, tensorboard):
+        validation_split, hidden, activation, l1, l2, dropout, features, data_path, test_fraction, engine, out, device,
+        resume_dir, quiet, as_json, devices, backend, precision, animation, patience, monitor, tensorboard):
     """Train a network and save the model, its numbers and its pictures in a new run folder.
 
     RECIPE names a recipe from `beanstrain list` or a .toml file. With only
@@ -249,7 +255,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
              "hidden": None if hidden is None else parse_hidden(hidden),
              "activation": None if activation is None else _names(activation), "l1": l1, "l2": l2,
              "dropout": dropout, "features": None if features is None else parse_features(features),
-             "precision": precision, "patience": patience, "monitor": monitor}
+             "precision": precision, "patience": patience, "monitor": monitor, "test_fraction": test_fraction}
     if resume_dir is not None:
         given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
@@ -259,6 +265,9 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
         summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices, backend=backend)
     else:
+        if data_path is not None and not points_replace_images(recipe, dataset, model):
+            # A CSV of points stands in for the generated set, named by its whole path so that any folder finds it.
+            flags["dataset"], data_path = str(Path(data_path).expanduser().absolute()), None
         resolved = resolve_recipe(recipe, flags)
         use_backend(backend)
         summary = fit_run(resolved, out=out, device=device, quiet=quiet, data_path=data_path,
@@ -281,6 +290,19 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
         click.echo(f"run folder: {summary['run_dir']}")
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+
+
+def points_replace_images(recipe: str | None, dataset: str | None, model: str | None) -> bool:
+    """Whether fit's --data is MNIST-format data (for an image recipe, set or network) rather than a CSV of points."""
+    from beanstrain.data import is_image_dataset
+    from beanstrain.models import get_network
+    from beanstrain.recipes import load_recipe
+
+    if dataset is not None:
+        return is_image_dataset(dataset)
+    if recipe is not None:
+        return is_image_dataset(load_recipe(recipe).dataset)
+    return model is not None and get_network(model).takes != "feature vectors"
 
 
 @cli.command("eval", context_settings=CONTEXT)

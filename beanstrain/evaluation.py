@@ -94,7 +94,7 @@ def eval_run(target: str, out: Path, min_accuracy: float | None = None, data_pat
     runs.require_finished(run_dir, config)
     recipe = Recipe(**config["recipe"])
     dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed,
-                           data_path or config.get("data_path"))
+                           data_path or config.get("data_path"), recipe.test_fraction)
     if min_accuracy is not None and dataset.task == REGRESSION:
         raise UsageError(f"--min-accuracy does not apply to {recipe.dataset}: a regression set has no accuracy")
     model = load_run_model(run_dir, config)

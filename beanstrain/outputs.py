@@ -123,7 +123,8 @@ def draw_missing_pictures(run_dir: Path, config: dict, quiet: bool, stream) -> d
         recipe = Recipe(**config["recipe"])
     except (KeyError, TypeError) as error:
         raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
-    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, config.get("data_path"))
+    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, config.get("data_path"),
+                           recipe.test_fraction)
     model = load_run_model(run_dir, config)
     predict = predictor(model, recipe.model)
     try:

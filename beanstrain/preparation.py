@@ -238,7 +238,7 @@ def prepare(recipe: Recipe, device: str, data_path: str | None, stream, batch_si
     chosen_device = select_devices(device, devices)
     strategy = distribution_strategy(chosen_device)
     keras = load_keras()
-    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path)
+    dataset = load_dataset(recipe.dataset, recipe.samples, recipe.noise, recipe.seed, data_path, recipe.test_fraction)
     check_finite(dataset)
     loss_name = recipe_loss(recipe)
     x, y, held_x, held_y, held_name = split_train(dataset, recipe)

@@ -80,6 +80,7 @@ class Recipe:
     # epoch's weights (Keras's EarlyStopping with restore_best_weights); 0: train every epoch.
     patience: int = 0
     monitor: str = "loss"  # the held-out figure patience watches: loss (lower is better) or accuracy
+    test_fraction: float = 0.5  # a CSV of points (--data): the share of its rows tested on (the Playground's ratio)
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
@@ -87,7 +88,8 @@ FIELDS = {field.name: field for field in dataclasses.fields(Recipe)}
 FILE_KEYS = tuple(name for name in FIELDS if name != "name")
 # Keys `beanstrain fit` has a flag for; a run whose other keys differ from its base recipe keeps a recipe file.
 FLAGGED = ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "samples", "noise", "seed",
-           "validation_split", "engine", "precision", "hidden", "activation", "l1", "l2", "dropout", "features")
+           "validation_split", "engine", "precision", "hidden", "activation", "l1", "l2", "dropout", "features",
+           "test_fraction")
 
 
 # A dataset/model pair with no recipe gets `Recipe`'s defaults with these changes, by kind of dataset:
@@ -95,6 +97,7 @@ FLAGGED = ("epochs", "batch_size", "optimizer", "learning_rate", "loss", "sample
 # validation split, as the course's MNIST runs do.
 PAIR_DEFAULTS = {
     "toy": {"learning_rate": 0.01},
+    "points": {"learning_rate": 0.01},
     "image": {"epochs": 5, "batch_size": 128, "validation_split": 0.1},
 }
 
@@ -200,19 +203,19 @@ def resolve_recipe(name: str | None = None, overrides: dict | None = None) -> Re
         dataset, model = overrides.get("dataset"), overrides.get("model")
         if not dataset or not model:
             raise UsageError("give a RECIPE (see `beanstrain list`) or both --dataset and --model")
-        from beanstrain.data import get_dataset
-        from beanstrain.models import get_network
-
         get_dataset(dataset)  # unknown names fail here, before anything else
         get_network(model)
         base = recipe_for_pair(dataset, model) or Recipe(
-            name=f"{dataset}-{model}", dataset=dataset, model=model, **pair_defaults(dataset)
+            name=f"{dataset_label(dataset)}-{model}", dataset=dataset, model=model, **pair_defaults(dataset)
         )
     changes_pair = any(overrides.get(key, getattr(base, key)) != getattr(base, key) for key in ("dataset", "model"))
     recipe = dataclasses.replace(base, **overrides)
+    if changes_pair and get_dataset(recipe.dataset).kind == "points":
+        # A CSV stands in for the recipe's generated set: its rows replace the draw's --samples and --noise.
+        recipe = dataclasses.replace(recipe, samples=overrides.get("samples"), noise=overrides.get("noise", 0.0))
     if changes_pair:
-        recipe = dataclasses.replace(recipe, name=f"{recipe.dataset}-{recipe.model}", expected_accuracy=None,
-                                     course_result="")
+        recipe = dataclasses.replace(recipe, name=f"{dataset_label(recipe.dataset)}-{recipe.model}",
+                                     expected_accuracy=None, course_result="")
     check_recipe(recipe)
     return recipe
 
@@ -236,6 +239,7 @@ def check_recipe(recipe: Recipe) -> None:
     check_learning_rate(recipe.learning_rate)
     check_loss(recipe.loss or DEFAULT_LOSS[task], task)
     check_samples(recipe.dataset, recipe.samples)
+    check_points(recipe)
     if not math.isfinite(recipe.noise) or recipe.noise < 0:
         raise UsageError(f"noise must be a finite number >= 0, got {recipe.noise!r}")
     if not 0.0 <= recipe.validation_split < 1.0:
@@ -253,6 +257,25 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.monitor == "accuracy" and task == "regression" and recipe.patience:
         raise UsageError("--monitor accuracy needs a classification set; a regression run has no accuracy")
     recipe_description(recipe)
+
+
+def dataset_label(dataset: str) -> str:
+    """A dataset's name in a run's name: a CSV file's stem (`points`), else its registered name."""
+    return Path(dataset).stem if get_dataset(dataset).kind == "points" else dataset
+
+
+def check_points(recipe: Recipe) -> None:
+    """A CSV of points has its own rows: no --samples or --noise; --test-fraction splits it and nothing else."""
+    points = get_dataset(recipe.dataset).kind == "points"
+    if points and recipe.samples is not None:
+        raise UsageError(f"--samples draws a generated set; {recipe.dataset} has its own rows; drop --samples")
+    if points and recipe.noise:
+        raise UsageError(f"--noise changes a generated set's draw; {recipe.dataset} has its own points; drop --noise")
+    if not isinstance(recipe.test_fraction, float) or not 0.0 < recipe.test_fraction < 1.0:
+        raise UsageError(f"test fraction must be between 0 and 1 (exclusive), got {recipe.test_fraction!r}")
+    if not points and recipe.test_fraction != FIELDS["test_fraction"].default:
+        raise UsageError(f"--test-fraction splits a CSV of points (--data points.csv); {recipe.dataset} has its own "
+                         "test set")
 
 
 def recipe_description(recipe: Recipe) -> Description | None:

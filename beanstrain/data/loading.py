@@ -15,10 +15,11 @@ pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from beanstrain.data import memory
+from beanstrain.data import memory, points_file
 from beanstrain.data.locate import load_images
 from beanstrain.data.registry import ImageSet, get_dataset, is_image_dataset
 from beanstrain.errors import UsageError
@@ -64,8 +65,10 @@ def generate(name: str, samples: int, noise: float, seed: int, stream: int = TRA
 
 
 def load_dataset(name: str, samples: int | None = None, noise: float = 0.0, seed: int = 0,
-                 data_path: str | None = None) -> Dataset:
-    """Train and test splits of any registered dataset, as float32 arrays.
+                 data_path: str | None = None, test_fraction: float = 0.5) -> Dataset:
+    """Train and test splits of any registered dataset, or of a CSV file of points, as float32 arrays.
+
+    A CSV file's rows are split into train and test by `test_fraction`, drawn from the seed.
 
     Image pixels are scaled to [0, 1] and given a channel axis, (N, 28, 28, 1);
     networks that want 784-vectors flatten them themselves.
@@ -73,6 +76,11 @@ def load_dataset(name: str, samples: int | None = None, noise: float = 0.0, seed
     entry = get_dataset(name)
     if entry.kind == "image":
         return _load_image_dataset(entry, data_path)
+    if entry.kind == "points":
+        table = points_file.read_points(name)
+        train, test = points_file.split_rows(len(table.x), test_fraction, seed)
+        return Dataset(Path(name).stem, entry.task, table.x[train], table.y[train], table.x[test], table.y[test],
+                       entry.num_classes, source=name, class_names=entry.class_names)
     samples = samples or entry.default_samples
     x_train, y_train = generate(name, samples, noise, seed, TRAIN_STREAM)
     x_test, y_test = generate(name, samples, noise, seed, TEST_STREAM)
@@ -97,7 +105,7 @@ def _load_image_dataset(entry: ImageSet, data_path: str | None) -> Dataset:
 
 def check_samples(name: str, samples: int | None) -> None:
     """Refuse a sample count too small to give both classes a point, or too large to draw in memory."""
-    if samples is None or is_image_dataset(name):
+    if samples is None or is_image_dataset(name) or points_file.looks_like_path(name):
         return
     if samples < 4:
         raise UsageError(f"--samples must be at least 4 for {name}, got {samples}")

@@ -8,8 +8,8 @@
 A generated set (`ToySet`) is a formula in `beanstrain.data.toy`; an image set
 (`ImageSet`) is read from MNIST-format files by `beanstrain.data.locate`.  A
 new dataset is an entry in `DATASETS`; `beanstrain.data.loading` turns an
-entry into arrays.  This module reads no data and imports nothing that
-imports it.
+entry into arrays.  This module reads no data (but the CSV file a dataset name
+can be, `PointsSet`) and imports nothing that imports it.
 
 Each entry says what it gives a network (`gives`), so a network that cannot
 take it is refused before any data is read, and a generated set says what
@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from beanstrain.data import toy
+from beanstrain.data import points_file, toy
 from beanstrain.errors import lookup
 from beanstrain.tasks import BINARY, MULTICLASS, REGRESSION
 
@@ -72,6 +72,23 @@ class ImageSet:
     inputs: ClassVar[int] = 28 * 28
 
 
+@dataclass(frozen=True)
+class PointsSet:
+    """A CSV file of a person's own points (`beanstrain.data.points_file`), standing in for a generated set."""
+
+    kind: ClassVar[str] = "points"
+    path: str
+    task: str
+    inputs: int
+    num_classes: int
+    class_names: tuple[str, ...]
+    gives: tuple[str, ...] = (FEATURE_VECTORS,)
+
+    @property
+    def summary(self) -> str:
+        return f"the points in {self.path}"
+
+
 DATASETS: dict[str, ToySet | ImageSet] = {
     "beans1": ToySet(toy.beans1, REGRESSION, "1-D regression: toxicity = 1.2*size + noise", draw_bytes=32,
                      inputs=1),
@@ -111,8 +128,13 @@ def list_datasets(kind: str | None = None) -> dict[str, ToySet | ImageSet]:
     return {name: entry for name, entry in DATASETS.items() if kind in (None, entry.kind)}
 
 
-def get_dataset(name: str, kind: str | None = None) -> ToySet | ImageSet:
-    """The registry entry of `name`, or a `UsageError` naming the closest one (of that kind)."""
+def get_dataset(name: str, kind: str | None = None) -> ToySet | ImageSet | PointsSet:
+    """The registry entry of `name`, or a `UsageError` naming the closest one (of that kind).
+
+    A name with a suffix or a folder (`points.csv`) is a CSV file of points: it is read to say what it gives."""
+    if name not in DATASETS and kind in (None, "points") and points_file.looks_like_path(name):
+        table = points_file.read_points(name)
+        return PointsSet(name, table.task, table.x.shape[1], table.num_classes, table.class_names)
     return lookup("dataset", name, list_datasets(kind))
 
 

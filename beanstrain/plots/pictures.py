@@ -36,7 +36,7 @@ from beanstrain.plots.network import plot_network
 from beanstrain.plots.replay import Replay, dense_layers, hidden_unit_inputs
 from beanstrain.plots.toy import plot_data, plot_decision_boundary, plot_fit_curve, plot_surface
 from beanstrain.plots.units import plot_cost, plot_neurons, plot_weights, single_weight
-from beanstrain.tasks import REGRESSION
+from beanstrain.tasks import BINARY
 from beanstrain.trace import Trace
 
 
@@ -162,7 +162,8 @@ def _one_feature(run: RunOutputs) -> bool:
 
 
 def _two_features_classified(run: RunOutputs) -> bool:
-    return run.dataset.x_train.shape[1] == 2 and run.dataset.task != REGRESSION
+    """Two inputs and two classes: the pictures of P(class 1) over the plane (a CSV of 3 classes has no such)."""
+    return run.dataset.x_train.shape[1] == 2 and run.dataset.task == BINARY
 
 
 def _trained_epochs(run: RunOutputs) -> bool:

@@ -31,7 +31,9 @@ UNIT_COLOURS = ("tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink"
 
 
 def _scatter_classes(axes, points: np.ndarray, labels: np.ndarray, marker: str, label_prefix: str, **style):
-    for value, colour in enumerate(CLASS_COLOURS):
+    # Two classes are blue and red; a CSV of more classes takes the units' colours for the rest.
+    colours = CLASS_COLOURS + UNIT_COLOURS[:max(0, int(labels.max()) - 1)] if len(labels) else CLASS_COLOURS
+    for value, colour in enumerate(colours):
         chosen = labels.round() == value
         axes.scatter(points[chosen, 0], points[chosen, 1], c=colour, marker=marker,
                      label=f"{label_prefix} class {value}", **style)
