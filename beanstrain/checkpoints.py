@@ -32,6 +32,7 @@ writes leaves the previous pair as it was, still resumable.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import zipfile
@@ -50,6 +51,9 @@ CHECKPOINT_INFO = "checkpoint.json"
 # so a new file never has the name checkpoint.json gives; checkpoint.npz is the name of earlier versions.
 ARRAYS_NAME = re.compile(r"checkpoint(-\d+(\.\d+)?)?\.npz")
 UNVERSIONED_ARRAYS = "checkpoint.npz"
+# A finished run keeps its last state under these names, in the checkpoint's format, so that
+# `fit --resume RUN --epochs N` can train it on from its last epoch (`keep_final_state`).
+FINAL_INFO, FINAL_ARRAYS = "final-state.json", "final-state.npz"
 # A running job writes its latest copy this often, so a process killed
 # without warning (power cut, SIGKILL) loses at most this much training.
 SAVE_EVERY_SECONDS = 120.0
@@ -136,9 +140,11 @@ def has_checkpoint(run_dir: Path) -> bool:
     return not isinstance(name, str) or (run_dir / name).is_file()
 
 
-def read_checkpoint(run_dir: Path) -> TrainingState:
-    """The saved state, refused (one line) if either file is missing, damaged or does not match the other."""
-    info_path = run_dir / CHECKPOINT_INFO
+def read_checkpoint(run_dir: Path, info_name: str = CHECKPOINT_INFO) -> TrainingState:
+    """The saved state, refused (one line) if either file is missing, damaged or does not match the other.
+
+    `info_name` FINAL_INFO reads a finished run's final state instead."""
+    info_path = run_dir / info_name
     info = files.read_json(info_path)
     try:
         epoch, weights, variables = int(info["epoch"]), int(info["weights"]), int(info["optimizer_variables"])
@@ -147,13 +153,13 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
         extra = [str(key) for key in info.get("extra", [])]
     except (KeyError, TypeError, ValueError, AttributeError):
         raise RunError(f"{info_path} is damaged (a field is missing or not a number)") from None
-    if not isinstance(name, str) or not ARRAYS_NAME.fullmatch(name):
+    if not isinstance(name, str) or not (ARRAYS_NAME.fullmatch(name) or name == FINAL_ARRAYS):
         raise RunError(f"{info_path} is damaged (it names {name!r}, not a checkpoint arrays file)")
     arrays_path = run_dir / name
     if not arrays_path.is_file():
-        raise RunError(f"{run_dir} has {CHECKPOINT_INFO} but no {name}")
+        raise RunError(f"{run_dir} has {info_name} but no {name}")
     if files.file_sha256(arrays_path) != expected:
-        raise RunError(f"{arrays_path} does not match {CHECKPOINT_INFO} (SHA-256 differs); "
+        raise RunError(f"{arrays_path} does not match {info_name} (SHA-256 differs); "
                        "it was changed or damaged")
     if not zipfile.is_zipfile(arrays_path):
         raise RunError(f"{arrays_path} is not a .npz archive (a zip file)")
@@ -174,6 +180,15 @@ def read_checkpoint(run_dir: Path) -> TrainingState:
     if len(state.history_rows) != epoch:
         raise RunError(f"{arrays_path} holds {len(state.history_rows)} history rows for {epoch} epochs")
     return state
+
+
+def keep_final_state(run_dir: Path) -> None:
+    """Turn the checkpoint of a finished run's last epoch into its final state: the arrays renamed, then
+    final-state.json naming them, then checkpoint.json removed (a kill between leaves no checkpoint to resume)."""
+    info = files.read_json(run_dir / CHECKPOINT_INFO)
+    os.replace(run_dir / info["arrays"], run_dir / FINAL_ARRAYS)
+    files.write_json(run_dir / FINAL_INFO, {**info, "arrays": FINAL_ARRAYS})
+    (run_dir / CHECKPOINT_INFO).unlink(missing_ok=True)
 
 
 def restore(trainer, state: TrainingState) -> None:

@@ -193,7 +193,8 @@ def list_command(as_json):
                    "error.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted or failed run from its checkpoint, in its folder, with its recorded "
-                   "settings; for a finished run whose pictures a full disk stopped, draw them.")
+                   "settings; for a finished run whose pictures a full disk stopped, draw them. With --epochs N, "
+                   "train a finished run on from its last epoch to N epochs in all.")
 @quiet_option("No progress display.")
 @json_option("Print one JSON object on stdout when done; everything else goes to stderr.")
 @click.option("--devices", type=int, metavar="N",
@@ -243,6 +244,7 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
     beanstrain fit spiral-deep8 --features x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2) --l2 0.001
     beanstrain fit my_recipe.toml --json
     beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1
+    beanstrain fit --resume runs/beans4-hidden2/20261123-153012-1 --epochs 8000   # a finished run, trained on
     beanstrain fit mnist-dense128 --devices 2
     beanstrain fit spiral-deep8 --patience 100              # stop when the test loss stops improving
     """
@@ -257,13 +259,14 @@ def fit(ctx, recipe, dataset, model, epochs, batch_size, optimizer, learning_rat
              "dropout": dropout, "features": None if features is None else parse_features(features),
              "precision": precision, "patience": patience, "monitor": monitor, "test_fraction": test_fraction}
     if resume_dir is not None:
-        given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
+        # --epochs with --resume trains a finished run on to that many epochs in all.
+        given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None and key != "epochs"]
         given += ["RECIPE"] * (recipe is not None) + ["--data"] * (data_path is not None)
         given += [f"--{name}" for name in ("out", "animation", "tensorboard")
                   if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if given:
             raise UsageError(f"--resume continues a run with the settings it recorded; drop {', '.join(given)}")
-        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices, backend=backend)
+        summary = resume_run(resume_dir, device=device, quiet=quiet, devices=devices, backend=backend, epochs=epochs)
     else:
         if data_path is not None and not points_replace_images(recipe, dataset, model):
             # A CSV of points stands in for the generated set, named by its whole path so that any folder finds it.

@@ -29,7 +29,7 @@ from pathlib import Path
 from beanstrain import files, outputs, report, run_failures, runs
 from beanstrain.backends import DEFAULT_BACKEND, use_backend
 from beanstrain.board import BoardWriter
-from beanstrain.checkpoints import Keeper, has_checkpoint, read_checkpoint, restore
+from beanstrain.checkpoints import FINAL_INFO, Keeper, has_checkpoint, keep_final_state, read_checkpoint, restore
 from beanstrain.devices import library_versions
 from beanstrain.engines import History, get_engine
 from beanstrain.errors import RunError, UsageError
@@ -86,8 +86,9 @@ def fit_run(recipe: Recipe, out: Path, device: str = "auto", quiet: bool = False
 
 
 def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=None,
-               devices: int | None = None, backend: str | None = None) -> dict:
-    """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs.
+               devices: int | None = None, backend: str | None = None, epochs: int | None = None) -> dict:
+    """Continue an interrupted (or failed) run from its checkpoint, in its own folder, to its recipe's epochs;
+    or, with `epochs`, extend a finished run from its final state to that many epochs in all.
 
     The recipe, data, batch size, engine and backend are the ones config.json recorded; so is the number
     of devices, unless `devices` asks for another.  A `backend` other than the recorded one is refused:
@@ -105,12 +106,15 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
             raise UsageError(f"--resume {run_dir}: the run trains on the {recorded} backend and resumes on it only; "
                              f"drop --backend {backend}, or train a new run on {backend}")
         use_backend(recorded)
+        if epochs is not None:
+            return report.write_page_after(run_dir, stream, lambda: _extend(run_dir, config, epochs, device, quiet,
+                                                                            stream, devices))
         if state == runs.FINISHED and config.get("pictures_missing"):
             return report.write_page_after(
                 run_dir, stream, lambda: outputs.draw_missing_pictures(run_dir, config, quiet, stream))
         if state == runs.FINISHED:
             raise UsageError(f"--resume {run_dir}: the run is already finished; evaluate it with: "
-                             f"beanstrain eval {run_dir}")
+                             f"beanstrain eval {run_dir}, or train it on with --epochs N (N epochs in all)")
         if state == runs.DIVERGED:
             raise UsageError(f"--resume {run_dir}: the run diverged at epoch {config.get('diverged_epoch')} and "
                              "would diverge again; train a new run with a lower --learning-rate")
@@ -142,6 +146,44 @@ def resume_run(run_dir: Path, device: str = "auto", quiet: bool = False, stream=
                            f"{run_failures.remedy(error)} and resume again") from None
         return report.write_page_after(run_dir, stream, lambda: train(run_dir, prepared, checkpoint, quiet, stream,
                                                                       config.get("tensorboard", True)))
+
+
+def _extend(run_dir: Path, config: dict, epochs: int, device: str, quiet: bool, stream, devices) -> dict:
+    """A finished run trained on from its final state to `epochs` in all, as if it had been asked for them."""
+    import dataclasses
+
+    if config.get("state") != runs.FINISHED:
+        raise UsageError(f"--resume {run_dir} --epochs: only a finished run is extended; resume this "
+                         f"{config.get('state')} one first, without --epochs")
+    if not (run_dir / FINAL_INFO).is_file():
+        raise UsageError(f"--resume {run_dir} --epochs: the run kept no final state (it was trained by an "
+                         "older beanstrain, or its disk was full), so it cannot be trained on; train a new run "
+                         f"with --epochs {epochs}")
+    try:
+        recipe = Recipe(**config["recipe"])
+        batch_size, engine = int(config["batch_size"]), config["engine"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{run_dir / runs.CONFIG} is damaged: {error}") from None
+    if recipe.patience:
+        raise UsageError(f"--resume {run_dir} --epochs: a run with --patience ends where its held-out figure "
+                         f"stopped improving; train a new run with --epochs {epochs} --patience {recipe.patience}")
+    final = read_checkpoint(run_dir, FINAL_INFO)
+    if epochs <= final.epoch:
+        raise UsageError(f"--epochs {epochs}: the run has trained {final.epoch} epochs already; give more "
+                         "(the epochs in all, not the epochs to add)")
+    recipe = dataclasses.replace(recipe, epochs=epochs)
+    devices = devices if devices is not None else len(config.get("device", {}).get("devices") or [None])
+    prepared = prepare(recipe, device, config.get("data_path"), stream, batch_size, engine, devices,
+                       animation=outputs.recorded_animation(config))
+    extended = config.get("extended", []) + [{"from_epoch": final.epoch, "to_epochs": epochs, "command": sys.argv,
+                                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    try:
+        runs.set_state(run_dir, runs.RUNNING, recipe=as_dict(recipe), extended=extended, device=prepared.device,
+                       error=None)
+    except OSError as error:
+        raise RunError(f"{run_failures.reason(error, run_dir)}; nothing changed, the run is still finished; "
+                       f"{run_failures.remedy(error)} and try again") from None
+    return train(run_dir, prepared, final, quiet, stream, config.get("tensorboard", True))
 
 
 def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream, tensorboard: bool = True) -> dict:
@@ -204,4 +246,7 @@ def train(run_dir: Path, prepared: PreparedRun, resume_from, quiet: bool, stream
                                 train_seconds=train_seconds)
     if unfinished:
         raise unfinished
+    with contextlib.suppress(OSError, RunError):  # without it the run is whole, only not extendable
+        if keeper.save() == history.epochs_done:
+            keep_final_state(run_dir)
     return summary

@@ -199,6 +199,26 @@ def test_resuming_a_finished_run_is_refused(invoke, fit_json):
     run_dir = fit_json("beans7-neuron", "--epochs", "2")["run_dir"]
     result = invoke("fit", "--resume", run_dir, exit_code=2)
     assert "already finished" in result.output and len(result.output.strip().splitlines()) == 1
+    assert "or train it on with --epochs N (N epochs in all)" in result.output
+    fewer = invoke("fit", "--resume", run_dir, "--epochs", "2", exit_code=2)
+    assert "the run has trained 2 epochs already; give more" in fewer.output
+
+
+@pytest.mark.parametrize(("engine", "epochs", "more"), [("compiled", 20, 50), ("fit", 3, 7), ("numpy", 3, 7)])
+def test_a_finished_run_extended_equals_one_trained_that_long(invoke, fit_json, tmp_path, engine, epochs, more):
+    """The batch order depends on the seed and the epoch alone, and the final state keeps the optimizer's: training
+    on from epoch `epochs` to `more` gives the bits a run of `more` epochs from the start has."""
+    args = ["beans4-hidden2", "--engine", engine, "--seed", 2, "--animation", "none"]
+    run_dir = Path(fit_json(*args, "--epochs", epochs)["run_dir"])
+    assert {"final-state.json", "final-state.npz"} <= {path.name for path in run_dir.iterdir()}
+    extended = json.loads(invoke("fit", "--resume", run_dir, "--epochs", more, "--json", "--quiet").stdout)
+    straight = fit_json(*args, "--epochs", more)
+    assert_same_model(run_dir, straight["run_dir"])
+    assert extended["metrics"] == straight["metrics"] and extended["run_dir"] == str(run_dir)
+    config = config_of(run_dir)
+    assert config["state"] == "finished" and config["recipe"]["epochs"] == more
+    assert config["extended"][0]["from_epoch"] == epochs and not list(run_dir.glob("checkpoint*"))
+    assert json.loads((run_dir / "final-state.json").read_text())["epoch"] == more
 
 
 @pytest.mark.parametrize("engine", ["compiled", "fit", "numpy"])
