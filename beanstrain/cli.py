@@ -480,7 +480,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
     """
     from beanstrain.ray_driver import resume_sweep, run_sweep
-    from beanstrain.sweep import describe, resume_command
+    from beanstrain.sweep import describe, node_text, resume_command
 
     if resume_dir is not None:
         given = [f"--{name}" for name, value in (("set", settings), ("address", address), ("data", data_path))
@@ -501,7 +501,9 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
         for trial in result["trials"]:
             test = trial.get("test") or {}
             metrics = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
-            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {metrics}")
+            where = f"  on {node_text(trial.get('node'))}" if address and trial.get("node") else ""
+            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {metrics}"
+                       f"{where}")
         click.echo(f"sweep folder: {result['sweep_dir']}" + (f" (picture: {result['picture']})"
                                                             if result["picture"] else ""))
     if result["state"] != "finished":
