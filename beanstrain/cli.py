@@ -470,6 +470,9 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     a result, not a failure). Ctrl-C stops the running trials after their epoch,
     with a checkpoint, and exits 130; --resume runs what did not finish. With
     --min-accuracy it is a CI gate: exit 1 unless enough trials reach the bar.
+    With --address (a Ray cluster started with `ray start`; every node and this
+    command need RAY_AUTH_MODE=token and the cluster's token) each trial's line
+    names the node it ran on; docs/sweeps-and-pages.md sets a cluster up step by step.
 
     \b
     beanstrain sweep spiral-deep8 --set learning_rate=0.01,0.05,0.5 --set seed=0..4
