@@ -129,8 +129,8 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
 
 
 def trial_node() -> dict:
-    """In a Ray worker: the Ray node it runs on, as Ray names it (its id) and reaches it (its IP address, the
-    one its `ray start --node-ip-address` gave, which the worker process was started with)."""
+    """In a Ray worker: the Ray node it runs on, as Ray names it (its id) and knows its machine (the IP address
+    Ray started the worker process with)."""
     import ray
 
     try:

@@ -8,6 +8,7 @@ trials must run on both nodes and give the figures a sweep on this machine gives
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 RAY = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-SWEEP = ["sweep", "beans1-sgd", "--set", "seed=0..3", "--set", "epochs=2", "--json"]
+SWEEP = ["sweep", "beans1-sgd", "--set", "seed=0..3", "--set", "epochs=2"]
 
 
 def free_port() -> int:
@@ -103,25 +104,31 @@ def stop(node: subprocess.Popen) -> None:
             time.sleep(1)  # let the group's other processes go
 
 
-def beanstrain(*arguments: str, env: dict) -> dict:
+def beanstrain(*arguments: str, env: dict) -> str:
     result = subprocess.run([sys.executable, "-m", "beanstrain", *arguments], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return result.stdout
 
 
 def test_a_sweep_spreads_over_a_two_node_cluster_and_matches_a_local_sweep(cluster, tmp_path):
     address, env = cluster
-    spread = beanstrain(*SWEEP, "--address", address, "--parallel", "2", "--out", str(tmp_path / "cluster"), env=env)
+    printed = beanstrain(*SWEEP, "--address", address, "--parallel", "2", "--out", str(tmp_path / "cluster"), env=env)
+    (sweep_dir,) = (tmp_path / "cluster" / "sweeps").iterdir()
+    spread = json.loads((sweep_dir / "sweep.json").read_text())
     assert spread["state"] == "finished"
     nodes = {trial["node"]["id"] for trial in spread["trials"]}
     assert len(nodes) == 2, spread["trials"]  # one CPU a node, two trials at once: both nodes trained
     assert all(trial["node"]["ip"] for trial in spread["trials"])
-    recorded = json.loads((Path(spread["sweep_dir"]) / "sweep.json").read_text())
-    assert [trial["node"] for trial in recorded["trials"]] == [trial["node"] for trial in spread["trials"]]
-    assert "node" in (Path(spread["sweep_dir"]) / "results.csv").read_text().splitlines()[0].split(",")
+    for trial in spread["trials"]:  # each trial's line names its node: IP address and the start of Ray's id
+        line = next(line for line in printed.splitlines() if line.startswith(f"trial {trial['trial']} "))
+        assert line.endswith(f" on {trial['node']['ip']}/{trial['node']['id'][:8]}"), line
+    with open(sweep_dir / "results.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["node"] for row in rows] == [f"{t['node']['ip']}/{t['node']['id'][:8]}" for t in spread["trials"]]
 
     local_env = {key: value for key, value in env.items() if not key.startswith("RAY_AUTH")}
-    here = beanstrain(*SWEEP, "--parallel", "1", "--out", str(tmp_path / "local"), env=local_env)
+    here = json.loads(beanstrain(*SWEEP, "--json", "--parallel", "1", "--out", str(tmp_path / "local"), env=local_env))
     assert [trial["settings"] for trial in here["trials"]] == [trial["settings"] for trial in spread["trials"]]
     assert [trial["test"] for trial in here["trials"]] == [trial["test"] for trial in spread["trials"]]
+    assert len({trial["node"]["id"] for trial in here["trials"]}) == 1
