@@ -90,7 +90,9 @@ def start_ray(address: str | None):
                  configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "Ray on this machine"
-        raise RunError(f"cannot start or reach {where}: {first_line(error)}") from None
+        hint = (" (is its head node running, and does this machine hold the cluster's token: RAY_AUTH_MODE=token "
+                "and RAY_AUTH_TOKEN_PATH, as docs/sweeps-and-pages.md shows?)") if address else ""
+        raise RunError(f"cannot start or reach {where}: {first_line(error)}{hint}") from None
     return ray
 
 
