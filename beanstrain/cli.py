@@ -509,6 +509,9 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     a result, not a failure). Ctrl-C stops the running trials after their epoch,
     with a checkpoint, and exits 130; --resume runs what did not finish. With
     --min-accuracy it is a CI gate: exit 1 unless enough trials reach the bar.
+    With --address (a Ray cluster started with `ray start`; every node and this
+    command need RAY_AUTH_MODE=token and the cluster's token) each trial's line
+    names the node it ran on; docs/sweeps-and-pages.md sets a cluster up step by step.
 
     \b
     beanstrain sweep spiral-deep8 --set learning_rate=0.01,0.05,0.5 --set seed=0..4
@@ -519,7 +522,7 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
     beanstrain sweep --resume runs/sweeps/spiral-deep8-20261124-120000-1
     """
     from beanstrain.ray_driver import resume_sweep, run_sweep
-    from beanstrain.sweep import describe, resume_command
+    from beanstrain.sweep import describe, node_text, resume_command
 
     if resume_dir is not None:
         given = [f"--{name}" for name, value in (("set", settings), ("address", address), ("data", data_path))
@@ -540,7 +543,9 @@ def sweep(ctx, recipe, settings, address, parallel, out, min_accuracy, min_fract
         for trial in result["trials"]:
             test = trial.get("test") or {}
             metrics = "  ".join(f"{name} {value:.4f}" for name, value in test.items()) or trial.get("error") or ""
-            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {metrics}")
+            where = f"  on {node_text(trial.get('node'))}" if address and trial.get("node") else ""
+            click.echo(f"trial {trial['trial']:<3} {describe(trial['settings']):<40} {trial['state']:<12} {metrics}"
+                       f"{where}")
         click.echo(f"sweep folder: {result['sweep_dir']}" + (f" (picture: {result['picture']})"
                                                             if result["picture"] else ""))
     if result["state"] != "finished":

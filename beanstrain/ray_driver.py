@@ -50,6 +50,7 @@ from beanstrain.sweep import (
     echo,
     gate,
     load_sweep,
+    node_text,
     parse_grid,
     record_outcome,
     save,
@@ -90,7 +91,9 @@ def start_ray(address: str | None):
                  configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address else "Ray on this machine"
-        raise RunError(f"cannot start or reach {where}: {first_line(error)}") from None
+        hint = (" (is its head node running, and does this machine hold the cluster's token: RAY_AUTH_MODE=token "
+                "and RAY_AUTH_TOKEN_PATH, as docs/sweeps-and-pages.md shows?)") if address else ""
+        raise RunError(f"cannot start or reach {where}: {first_line(error)}{hint}") from None
     return ray
 
 
@@ -104,10 +107,11 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
               data_path: str | None = None, backend: str = DEFAULT_BACKEND) -> dict:
     """In a Ray worker: one trial as `beanstrain fit` would train it; what went wrong comes back as text."""
     worker = f"{socket.gethostname()}:{os.getpid()}"  # the process that trained it; it keeps Keras loaded
+    node = trial_node()
     try:
         use_backend(backend)
     except UsageError as error:
-        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker}
+        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker, "node": node}
     limit_threads(backend, threads)
     saved_argv, sys.argv = sys.argv, command  # config.json records the command that trained the run
     try:
@@ -116,15 +120,27 @@ def run_trial(recipe: dict, out: str, run_dir: str, resume: bool, threads: int, 
         else:
             summary = fit_run(Recipe(**recipe), out=Path(out), device="cpu", quiet=True, stream=io.StringIO(),
                               run_dir=Path(run_dir), data_path=data_path)
-        return {"error": None, "warnings": summary["warnings"], "worker": worker}
+        return {"error": None, "warnings": summary["warnings"], "worker": worker, "node": node}
     except KeyboardInterrupt:
-        return {"error": INTERRUPTED, "warnings": None, "worker": worker}
+        return {"error": INTERRUPTED, "warnings": None, "worker": worker, "node": node}
     except (RunError, UsageError) as error:  # beanstrain's own one-line reason, whole
-        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker}
+        return {"error": first_line(error, limit=None), "warnings": None, "worker": worker, "node": node}
     except Exception as error:  # the trial's failure is recorded; the sweep goes on
-        return {"error": first_line(error), "warnings": None, "worker": worker}
+        return {"error": first_line(error), "warnings": None, "worker": worker, "node": node}
     finally:
         sys.argv = saved_argv
+
+
+def trial_node() -> dict:
+    """In a Ray worker: the Ray node it runs on, as Ray names it (its id) and knows its machine (the IP address
+    Ray started the worker process with)."""
+    import ray
+
+    try:
+        address = ray._private.worker.global_worker.node_ip_address
+    except (AttributeError, ray.exceptions.RaySystemError):
+        address = ray.util.get_node_ip_address()
+    return {"id": ray.get_runtime_context().get_node_id(), "ip": address}
 
 
 def limit_threads(backend: str, threads: int) -> None:
@@ -208,14 +224,15 @@ def run_trials(sweep_dir: Path, sweep: dict, parallel: int | None, address: str 
                         trial = running.pop(reference)
                         outcome = _result(ray, reference)
                         record_outcome(trial, outcome["error"], outcome["warnings"])
-                        trial["worker"] = outcome.get("worker")
+                        trial.update(worker=outcome.get("worker"), node=outcome.get("node"))
                         if outcome["error"] == INTERRUPTED:
                             _interrupted(trial)
                         elif trial["state"] == runs.FAILED and _remove_if_empty(trial["run_dir"]):
                             trial["run_dir"] = None  # it failed before its run began: no folder is left behind
                         save(sweep_dir, sweep)
                         done += trial["state"] in (runs.FINISHED, runs.FAILED, runs.DIVERGED)
-                        say(f"trial {trial['trial']}/{total} {trial['state']}: {describe(trial['settings'])}"
+                        node = f" on {node_text(trial['node'])}" if address and trial["node"] else ""
+                        say(f"trial {trial['trial']}/{total} {trial['state']}{node}: {describe(trial['settings'])}"
                             f"{_metrics_text(trial)}  [{done} of {total} done]")
             except KeyboardInterrupt:  # the second signal: leave at once, with what the run folders say
                 for reference in running:

@@ -15,7 +15,8 @@ The grid is the product of the `--set` values, in the order given:
 
 Its folder, `OUT/sweeps/<recipe>-<time>-<n>/`, holds:
 
-    sweep.json   the grid, each trial's settings, run folder, state, final metrics and worker (host:pid)
+    sweep.json   the grid, each trial's settings, run folder, state, final metrics, worker (host:pid)
+                 and node (Ray's id and the IP address of the machine it ran on)
     results.csv  one row per trial
     sweep.png    the final test accuracy (or loss) per setting, one point per seed, and the curves per epoch
 
@@ -206,13 +207,22 @@ def save(sweep_dir: Path, sweep: dict) -> None:
     """sweep.json and results.csv, each written atomically, after every change of a trial."""
     files.write_json(Path(sweep_dir) / SWEEP, sweep)
     keys = list(sweep["grid"])
-    rows = [["trial", *keys, "state", "test_loss", "test_accuracy", "train_seconds", "run_dir"]]
+    rows = [["trial", *keys, "state", "test_loss", "test_accuracy", "train_seconds", "run_dir", "node"]]
     for trial in sweep["trials"]:
         test = trial.get("test") or {}
         rows.append([trial["trial"], *(trial["settings"][key] for key in keys), trial["state"],
                      _cell(test.get("loss")), _cell(test.get("accuracy")), _cell(trial.get("train_seconds")),
-                     trial.get("run_dir") or ""])
+                     trial.get("run_dir") or "", node_text(trial.get("node"))])
     files.write_csv(Path(sweep_dir) / RESULTS, rows)
+
+
+def node_text(node: dict | None) -> str:
+    """A trial's node in a line: its IP address and the start of Ray's id for it (two nodes may share an address).
+
+    >>> node_text({"id": "8c1f0e2a77d94b1e", "ip": "10.0.0.7"}), node_text(None)
+    ('10.0.0.7/8c1f0e2a', '')
+    """
+    return f"{node['ip']}/{node['id'][:8]}" if node else ""
 
 
 def _cell(value) -> str:
