@@ -18,8 +18,8 @@ networks' run folders gained network.png and gradients.png, and again when recip
 and config.json its `backend`.  Every digest changed once since, when initial weights came to be drawn
 in NumPy (the same on every backend) instead of by TensorFlow's random numbers.  The layout changed again
 when run folders gained tb/ and final-state.npz (config.json its `tensorboard`) and recipes
-`patience`, `monitor` and `test_fraction`; the weights, optimizer and history stayed the same to the bit.  Any later change
-that moves a weight by one bit, or a file or a key, fails here.
+`patience`, `monitor` and `test_fraction`; the weights, optimizer and history stayed the same to the
+bit.  Any later change that moves a weight by one bit, or a file or a key, fails here.
 
 Floating-point results depend on the CPU and the library versions, so the
 exact digests are compared on the environment they were recorded on
