@@ -36,11 +36,15 @@ BOARD = "tb"  # the folder in a run (and in a sweep) the event files go in
 WEIGHTS_RUN = "weights"
 
 
-def _writer(folder: Path):
+def _without_tensorflow() -> None:
+    """TensorBoard's file layer (and its HParams summaries) import TensorFlow when it is installed (3 s, and never
+    on another backend) unless this module exists: then it uses its own stub, which writes local files alike."""
     if "tensorflow" not in sys.modules:
-        # TensorBoard's file layer imports TensorFlow when it is installed (3 s, and never on another backend),
-        # unless this module exists: then it uses its own stub, which writes local files alike.
         sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+
+def _writer(folder: Path):
+    _without_tensorflow()
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,6 +186,7 @@ class BoardWriter(Listener):
 
 def write_sweep_hparams(sweep_dir: Path, sweep: dict) -> Path:
     """The sweep's HParams experiment and one session per finished trial, under `sweep_dir/tb/`."""
+    _without_tensorflow()
     from tensorboard.plugins.hparams import summary_v2 as hparams
 
     folder = Path(sweep_dir) / BOARD

@@ -152,3 +152,23 @@ def test_a_sweep_is_an_hparams_experiment_the_server_reads(runner, tmp_path):
     assert set(shown) == set(recorded) == {0.05, 0.1}
     for rate, test in recorded.items():
         assert shown[rate]["test_loss"] == pytest.approx(test["loss"], rel=1e-6)
+
+
+def test_writing_the_files_never_imports_tensorflow(tmp_path):
+    """TensorBoard's file layer would import TensorFlow, installed here, unless told not to: a JAX run and a sweep's
+    driver write their files without it."""
+    code = f"""
+import sys
+from pathlib import Path
+from beanstrain.board import BoardWriter, write_sweep_hparams
+from beanstrain.engines.protocol import History
+writer = BoardWriter(Path({str(tmp_path)!r}), ["loss", "test_loss"], None)
+writer.on_chunk(1, History(["loss", "test_loss"], [[0.5, 0.6]]))
+writer.close()
+write_sweep_hparams(Path({str(tmp_path)!r}) / "sweep", {{"grid": {{"seed": [0]}}, "trials": [
+    {{"trial": 1, "state": "finished", "settings": {{"seed": 0}}, "test": {{"loss": 0.1}}}}]}})
+print("tensorflow" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert list((tmp_path / "tb" / "train").glob("events.out.tfevents.*"))

@@ -1,7 +1,7 @@
 """What writing TensorBoard files costs: beans4-hidden2's whole run with `--tensorboard` against `--no-tensorboard`.
 
-    python benchmarks/tensorboard.py               # 3 alternating rounds of each, the course's 5000 epochs
-    python benchmarks/tensorboard.py --repeat 5 --engine numpy
+    python benchmarks/tensorboard_cost.py               # 3 alternating rounds of each, the course's 5000 epochs
+    python benchmarks/tensorboard_cost.py --repeat 5 --engine numpy
 
 Each run is the real command line in its own process (`beanstrain fit beans4-hidden2 --json`), the two
 settings alternating so load from other programs hits both alike; the training seconds each run reports
