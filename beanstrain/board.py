@@ -9,8 +9,9 @@ at each epoch, so the two curves share one chart, and `weights/` with a histogra
 array (`weights/dense/kernel`, ...) and each layer's gradient norm (`gradient_norm/dense`) at each
 snapshot of the weight trace, by optimizer step.  They are written from the history and the trace,
 after each chunk of epochs, so every engine (compiled, fit, numpy, on every backend) gets them and
-an interrupted run keeps what it had; a resumed run first tells TensorBoard to drop what came after
-its checkpoint, so no step is shown twice.
+an interrupted run keeps what it had; a resumed run writes its files anew from its checkpoint's history
+and trace, and removes the older ones, so no step is shown twice (TensorBoard reads a folder's files in
+the order of their names, which two processes in one second do not keep).
 
 A sweep's folder gets `tb/`: the HParams plugin's experiment (the `--set` keys and the final test
 figures) and one session per finished trial, so TensorBoard's HParams tab tables them and draws their
@@ -55,13 +56,6 @@ def _event(step: int, summary=None, session_log=None):
     from tensorboard.compat.proto import event_pb2
 
     return event_pb2.Event(step=int(step), wall_time=time.time(), summary=summary, session_log=session_log)
-
-
-def _restart(writer, step: int) -> None:
-    """Tell TensorBoard that what an earlier process wrote after `step` is superseded (a resumed run)."""
-    from tensorboard.compat.proto import event_pb2
-
-    writer.add_event(_event(step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
 
 def _scalars(writer, values: dict[str, float], step: int) -> None:
@@ -112,17 +106,21 @@ class BoardWriter(Listener):
     def __init__(self, run_dir: Path, columns: list[str], trace, start_epoch: int = 0):
         self.folder = Path(run_dir) / BOARD
         self.columns, self.trace = list(columns), trace
-        self.written_epochs = start_epoch
-        self.written_snapshots = len(trace.epochs) if trace is not None else 0
+        # A resumed run writes everything again from its checkpoint's history and trace (`_get` removes the old
+        # files first): appending after an earlier process's files can be read out of order.
+        self.written_epochs = 0
+        self.written_snapshots = 0
         self.writers: dict[str, object] = {}
         self.resumed = start_epoch > 0
         self.failed: str | None = None  # why the files stopped, if they did
 
-    def _get(self, name: str, restart_step: int | None):
+    def _get(self, name: str):
+        if self.resumed:  # once, before this process writes anything: the older files go
+            for old in self.folder.glob("*/events.out.tfevents.*"):
+                old.unlink(missing_ok=True)
+            self.resumed = False
         if name not in self.writers:
             self.writers[name] = _writer(self.folder / name)
-            if self.resumed and restart_step is not None:
-                _restart(self.writers[name], restart_step)
         return self.writers[name]
 
     def on_chunk(self, epoch: int, history) -> None:
@@ -144,7 +142,7 @@ class BoardWriter(Listener):
                 if np.isfinite(value):
                     by_run.setdefault(run, {})[tag] = value
             for run, values in by_run.items():
-                _scalars(self._get(run, self.written_epochs), values, number + 1)
+                _scalars(self._get(run), values, number + 1)
         self.written_epochs = history.epochs_done
         self._snapshots()
         for writer in self.writers.values():
@@ -156,9 +154,8 @@ class BoardWriter(Listener):
             return
         steps = trace.steps if trace.steps is not None else [
             round(epoch * trace.steps_per_epoch) for epoch in trace.epochs]
-        first = steps[self.written_snapshots - 1] if self.written_snapshots else None
         for index in range(self.written_snapshots, len(trace.epochs)):
-            writer = self._get(WEIGHTS_RUN, first)
+            writer = self._get(WEIGHTS_RUN)
             for name, values in zip(trace.names, trace.snapshots[index]):
                 _histogram(writer, f"weights/{name}", values, steps[index])
             if index < len(trace.gradient_norms):

@@ -187,6 +187,7 @@ def test_a_run_killed_with_sigkill_resumes_from_its_periodic_checkpoint(invoke, 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util.tensor_util import make_ndarray
 
+    assert len(list((run_dir / "tb" / "train").glob("events.out.tfevents.*"))) == 1  # written anew on resume
     board = EventAccumulator(str(run_dir / "tb" / "train"))
     board.Reload()
     shown = board.Tensors("epoch_loss")
