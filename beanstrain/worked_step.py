@@ -279,7 +279,7 @@ def _unit_chain(worked, depth, activation, activated, grad_a, error, how, networ
             if how is not None:
                 text, latex = how
             else:
-                width = _width(worked, depth + 1)
+                width = above[1].shape[1]  # the units of the layer above, from its kernel
                 text = " + ".join(f"dL/dz{k}_{depth + 1}*w{unit}{k}_{depth + 1}" for k in range(1, width + 1))
                 latex = r"\sum_k \frac{\partial L}{\partial z^{(" + str(depth + 1) + r")}_k} w^{(" + \
                     str(depth + 1) + r")}_{" + str(unit) + "k}"
@@ -307,10 +307,6 @@ def _unit_chain(worked, depth, activation, activated, grad_a, error, how, networ
             text = latex = "softmax's chain"
             product = ""
         worked.lines.append(Line("backward", f"dL/d{z_name}", text, latex, _values(error[:, column]), product))
-
-
-def _width(worked, depth) -> int:
-    return int(worked.layers[depth].split()[0])
 
 
 def _weight_gradients(worked, depth, layer, below, error) -> None:
